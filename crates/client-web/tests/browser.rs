@@ -1,0 +1,286 @@
+//! The care manager's day in a real headless Chromium: unlock, send a 予定 batch, see it arrive
+//! at the partner, import it, open the printable form, follow the receipt chain and export the
+//! evidence — on SQLite and PostgreSQL. Screenshots go to docs/images with
+//! RENKEI_UPDATE_SCREENSHOTS=1 (they illustrate docs/USER_GUIDE.ja.md).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::{unit, world, write_unit, Backend, TestOffice, World};
+use renkei_client::Home;
+use renkei_format::FileKind;
+use renkei_testkit::Browser;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn screenshot_dir(tmp: &Path) -> PathBuf {
+    if std::env::var("RENKEI_UPDATE_SCREENSHOTS").as_deref() == Ok("1") {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/images")
+    } else {
+        tmp.join("screenshots")
+    }
+}
+
+struct Ui {
+    url: String,
+    base: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+}
+
+async fn start_ui(office: &TestOffice) -> Ui {
+    let home = Home::open(&office.home_dir).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let secret = renkei_client_web::new_secret();
+    let url = renkei_client_web::launch_url(addr, &secret);
+    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(renkei_client_web::serve(
+        home,
+        listener,
+        secret,
+        async move {
+            let _ = rx.await;
+        },
+    ));
+    Ui {
+        url,
+        base: format!("http://{addr}"),
+        stop,
+    }
+}
+
+async fn unlock(b: &Browser, ui: &Ui, office: &TestOffice, remember: bool, shot: Option<&Path>) {
+    b.goto(&ui.url).await.unwrap();
+    b.wait_for("#passphrase", WAIT).await.unwrap();
+    b.fill("#passphrase", common::PASSPHRASE).await.unwrap();
+    b.fill("#user_id", office.creds.user_id.as_str())
+        .await
+        .unwrap();
+    b.fill("#user_password", &office.creds.user_password)
+        .await
+        .unwrap();
+    b.fill("#kj_id", office.creds.kj_id.as_str()).await.unwrap();
+    b.fill("#kj_password", &office.creds.kj_password)
+        .await
+        .unwrap();
+    if !remember {
+        b.click_css("input[name=remember]").await.unwrap();
+    }
+    if let Some(p) = shot {
+        b.screenshot(p).await.unwrap();
+    }
+    b.click_css("#unlock").await.unwrap();
+    b.wait_for_text("新しいファイル", WAIT).await.unwrap();
+}
+
+async fn browser_day(w: World) {
+    let shots = screenshot_dir(w.dir.path());
+    std::fs::create_dir_all(&shots).unwrap();
+    let cm_ui = start_ui(&w.cm).await;
+    let provider_ui = start_ui(&w.provider).await;
+    let b = Browser::start().await.expect("headless chromium");
+
+    // The care manager unlocks and logs in (credentials remembered for next time).
+    unlock(
+        &b,
+        &cm_ui,
+        &w.cm,
+        true,
+        Some(&shots.join("client-unlock.png")),
+    )
+    .await;
+    b.watch_errors().await.unwrap();
+    b.screenshot(&shots.join("client-inbox-empty.png"))
+        .await
+        .unwrap();
+
+    // Favourite partner from the directory.
+    b.goto(&format!("{}/directory?q={}", cm_ui.base, w.provider.number))
+        .await
+        .unwrap();
+    b.wait_for_text(w.provider.name, WAIT).await.unwrap();
+    b.click_css("button.fav").await.unwrap();
+    b.wait_for_text("お気に入りに追加しました", WAIT)
+        .await
+        .unwrap();
+    b.screenshot(&shots.join("client-directory.png"))
+        .await
+        .unwrap();
+
+    // Send a 予定 batch (第6表 + 第7表 + 利用者補足情報).
+    let plan = unit(FileKind::Upplan, &w.cm, &w.provider, "20250425090000");
+    let paths = write_unit(&w.dir.path().join("export"), &plan);
+    b.goto(&format!("{}/send", cm_ui.base)).await.unwrap();
+    b.wait_for("#files", WAIT).await.unwrap();
+    b.fill("#to", w.provider.number.as_str()).await.unwrap();
+    let joined = paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+    b.upload("#files", Path::new(&joined)).await.unwrap();
+    b.screenshot(&shots.join("client-send.png")).await.unwrap();
+    b.click_css("#send").await.unwrap();
+    b.wait_for("#to-history", WAIT).await.unwrap();
+    let text = b.text().await.unwrap();
+    assert!(text.contains("送信しました"), "{text}");
+    b.screenshot(&shots.join("client-send-done.png"))
+        .await
+        .unwrap();
+
+    // The provider sees it arrive, unread, and imports it.
+    unlock(&b, &provider_ui, &w.provider, false, None).await;
+    let text = b.text().await.unwrap();
+    assert!(text.contains("未読"), "{text}");
+    assert!(text.contains(w.cm.name), "{text}");
+    assert!(text.contains("2025年5月"), "{text}");
+    b.screenshot(&shots.join("client-inbox-new.png"))
+        .await
+        .unwrap();
+    b.click_css("button.import").await.unwrap();
+    b.wait_for_text("取り込みました", WAIT).await.unwrap();
+    b.screenshot(&shots.join("client-inbox-imported.png"))
+        .await
+        .unwrap();
+    let import_dir = Home::open(&w.provider.home_dir).unwrap().import_dir();
+    for f in &plan {
+        assert_eq!(std::fs::read(import_dir.join(&f.name)).unwrap(), f.bytes);
+    }
+
+    // The printable form of the imported 第6表.
+    let link = b.find("a.view").await.unwrap();
+    let href = b
+        .execute("return document.querySelector('a.view').getAttribute('href')")
+        .await
+        .unwrap();
+    let _ = link;
+    b.goto(&format!("{}{}", provider_ui.base, href.as_str().unwrap()))
+        .await
+        .unwrap();
+    b.wait_for_text("印刷する", WAIT).await.unwrap();
+    b.screenshot(&shots.join("client-form-view.png"))
+        .await
+        .unwrap();
+    let pdf = b.print_pdf().await.unwrap();
+    assert!(pdf.starts_with(b"%PDF"));
+
+    // Back at the care manager: the receipt chain shows the import; the certificate verifies.
+    b.goto(&cm_ui.url).await.unwrap();
+    b.wait_for_text("新しいファイル", WAIT).await.unwrap();
+    b.goto(&format!("{}/history", cm_ui.base)).await.unwrap();
+    b.wait_for("#history", WAIT).await.unwrap();
+    b.screenshot(&shots.join("client-history.png"))
+        .await
+        .unwrap();
+    b.goto(&format!("{}/history/1", cm_ui.base)).await.unwrap();
+    b.click_css("#refresh").await.unwrap();
+    b.wait_for_text("最新の状態にしました", WAIT).await.unwrap();
+    let text = b.text().await.unwrap();
+    assert!(text.contains("相手が取込完了"), "{text}");
+    b.screenshot(&shots.join("client-receipts.png"))
+        .await
+        .unwrap();
+    b.goto(&format!("{}/history/1/certificate", cm_ui.base))
+        .await
+        .unwrap();
+    b.wait_for_text("送 信 証 明 書", WAIT).await.unwrap();
+    let text = b.text().await.unwrap();
+    assert!(!text.contains("✘"), "certificate verifies: {text}");
+    b.screenshot(&shots.join("client-certificate.png"))
+        .await
+        .unwrap();
+    assert!(b.print_pdf().await.unwrap().starts_with(b"%PDF"));
+    b.goto(&format!("{}/evidence/audit", cm_ui.base))
+        .await
+        .unwrap();
+    b.wait_for_text("印刷する", WAIT).await.unwrap();
+    let text = b.text().await.unwrap();
+    assert!(
+        text.contains("検証済み") && !text.contains("✘"),
+        "audit trail verifies: {text}"
+    );
+    b.screenshot(&shots.join("client-audit.png")).await.unwrap();
+
+    // The outbox page is reachable and empty.
+    b.goto(&format!("{}/outbox", cm_ui.base)).await.unwrap();
+    b.wait_for_text("送信待ちのファイルはありません", WAIT)
+        .await
+        .unwrap();
+
+    let errors = b.js_errors().await.unwrap();
+    assert!(errors.is_empty(), "JavaScript errors: {errors:?}");
+    b.quit().await;
+    let _ = cm_ui.stop.send(());
+    let _ = provider_ui.stop.send(());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_day_on_sqlite() {
+    browser_day(world(Backend::Sqlite).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_day_on_postgres() {
+    browser_day(world(Backend::Postgres).await).await;
+}
+
+/// Without the per-launch secret, or through another host name, nothing is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secret_and_host_are_required() {
+    let w = world(Backend::Sqlite).await;
+    let ui = start_ui(&w.cm).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for path in ["/", "/inbox", "/unlock", "/style.css", "/?token=wrong"] {
+        let r = http.get(format!("{}{path}", ui.base)).send().await.unwrap();
+        assert_eq!(r.status(), 403, "{path}");
+    }
+    let r = http.get(&ui.url).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let pair = cookie.split(';').next().unwrap().to_owned();
+    let ok = http
+        .get(format!("{}/unlock", ui.base))
+        .header("cookie", &pair)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let rebinding = http
+        .get(format!("{}/unlock", ui.base))
+        .header("cookie", &pair)
+        .header("host", "evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rebinding.status(), 403);
+    let cross = http
+        .post(format!("{}/lock", ui.base))
+        .header("cookie", &pair)
+        .header("origin", "http://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross.status(), 403);
+    // A wrong passphrase is a clear message, not a crash.
+    let wrong = http
+        .post(format!("{}/unlock", ui.base))
+        .header("cookie", &pair)
+        .form(&[("passphrase", "not the passphrase")])
+        .send()
+        .await
+        .unwrap();
+    assert!(wrong
+        .text()
+        .await
+        .unwrap()
+        .contains("パスフレーズが違います"));
+}

@@ -1,0 +1,332 @@
+//! Two enrolled offices on one machine exchange a real batch through the client library against
+//! a real relay and portal: 予定 (第6表+第7表+利用者補足情報) out, 実績 back, with the receipt
+//! chain, the transmission certificate, tampering, the offline outbox and a watched folder.
+
+mod common;
+
+use common::{unit, world, write_unit, Backend, World};
+use renkei_client::watch::FolderScanner;
+use renkei_client::{ClientError, SendStage};
+use renkei_format::FileKind;
+
+async fn exchange(w: &World) {
+    let cm = w.cm.open().await;
+    let provider = w.provider.open().await;
+    cm.login(Some(w.cm.creds.clone()), true)
+        .await
+        .expect("cm login");
+    provider
+        .login(Some(w.provider.creds.clone()), false)
+        .await
+        .expect("provider login");
+
+    // 予定 out.
+    let plan = unit(FileKind::Upplan, &w.cm, &w.provider, "20250425090000");
+    assert_eq!(plan.len(), 3);
+    let mut stages = Vec::new();
+    let (ids, report) = cm
+        .send_files(plan.clone(), "test", false, |p| {
+            stages.push(p.stage.clone())
+        })
+        .await
+        .expect("send");
+    assert_eq!(report.stored, ids, "{report:?}");
+    assert!(stages.contains(&SendStage::Sealing) && stages.contains(&SendStage::Uploading));
+
+    // The provider sees it unread, with partner name, kinds and month.
+    let inbox = provider.inbox(50).await.unwrap();
+    assert_eq!(inbox.len(), 1);
+    let entry = &inbox[0];
+    assert!(entry.unread);
+    assert_eq!(entry.sender_name, w.cm.name);
+    assert!(
+        entry.kinds.iter().any(|k| k.contains("第6表")),
+        "{:?}",
+        entry.kinds
+    );
+    assert_eq!(entry.months, vec!["202505".to_owned()]);
+
+    let import_dir = w.dir.path().join("provider-import");
+    let out = provider
+        .import(entry.message.id, Some(&import_dir))
+        .await
+        .expect("import");
+    assert_eq!(out.state, "imported");
+    assert_eq!(out.written.len(), 3);
+    for f in &plan {
+        assert_eq!(
+            std::fs::read(import_dir.join(&f.name)).unwrap(),
+            f.bytes,
+            "{}",
+            f.name
+        );
+    }
+    let inbox = provider.inbox(50).await.unwrap();
+    assert!(!inbox[0].unread);
+    assert!(inbox[0].clients.is_some(), "client shown once imported");
+
+    // 実績 back.
+    let results = unit(FileKind::Upjsk, &w.provider, &w.cm, "20250601100000");
+    let (back_ids, r) = provider
+        .send_files(results.clone(), "test", false, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(r.stored, back_ids);
+    let cm_dir = w.dir.path().join("cm-import");
+    let outs = cm.import_all(Some(&cm_dir)).await.unwrap();
+    assert_eq!(outs.len(), 1);
+    assert_eq!(outs[0].as_ref().unwrap().state, "imported");
+    for f in &results {
+        assert_eq!(std::fs::read(cm_dir.join(&f.name)).unwrap(), f.bytes);
+    }
+
+    // The sender's receipt chain grew to the final state; the certificate verifies offline.
+    let send = cm.db().send(ids[0]).await.unwrap().unwrap();
+    let receipts = cm.refresh_send(&send).await.unwrap();
+    let events: Vec<&str> = receipts.iter().map(|r| r.receipt.event.as_str()).collect();
+    assert_eq!(events, ["stored", "downloaded", "imported"]);
+    assert_eq!(
+        cm.db().send(ids[0]).await.unwrap().unwrap().state,
+        "imported"
+    );
+    let (cert, check) = cm.transmission_certificate(ids[0]).await.unwrap();
+    let report = check.expect("certificate verifies");
+    assert!(report.delivered());
+    assert_eq!(cert.receipts.len(), 3);
+
+    // Evidence files.
+    let ev_dir = w.dir.path().join("evidence");
+    let written = renkei_client::evidence::export(&cm, &ev_dir, Some(ids[0]), false)
+        .await
+        .unwrap();
+    assert_eq!(written.len(), 2);
+    let html = std::fs::read_to_string(&written[1]).unwrap();
+    assert!(html.contains("送 信 証 明 書"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exchange_on_sqlite() {
+    let w = world(Backend::Sqlite).await;
+    exchange(&w).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exchange_on_postgres() {
+    let w = world(Backend::Postgres).await;
+    exchange(&w).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_files_are_never_sent_unless_overridden() {
+    let w = world(Backend::Sqlite).await;
+    let cm = w.cm.open().await;
+    cm.login(Some(w.cm.creds.clone()), false).await.unwrap();
+    let mut plan = unit(FileKind::Upplan, &w.cm, &w.provider, "20250425090000");
+    let f = plan
+        .iter_mut()
+        .find(|f| f.name.starts_with("UPPLAN"))
+        .unwrap();
+    let text = String::from_utf8_lossy(&f.bytes).into_owned();
+    f.bytes = text.replacen(",\"", ",\"X", 1).into_bytes();
+    let err = cm
+        .send_files(plan.clone(), "test", false, |_| {})
+        .await
+        .unwrap_err();
+    match &err {
+        ClientError::Invalid(lines) => {
+            assert!(lines.iter().any(|l| l.contains("行目")), "{lines:?}")
+        }
+        other => panic!("{other}"),
+    }
+    assert!(
+        cm.db().sends(None, 10).await.unwrap().is_empty(),
+        "nothing recorded or queued"
+    );
+    // The override sends and is recorded.
+    let (ids, r) = cm.send_files(plan, "test", true, |_| {}).await.unwrap();
+    assert_eq!(r.stored, ids);
+    assert!(
+        cm.db()
+            .send(ids[0])
+            .await
+            .unwrap()
+            .unwrap()
+            .validation_overridden
+    );
+    let events = cm.db().events().await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].1, "validation_override");
+}
+
+/// A relay that alters the stored ciphertext cannot get anything into the import folder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tampered_download_is_refused_and_nothing_written() {
+    let w = world(Backend::Sqlite).await;
+    let cm = w.cm.open().await;
+    let provider = w.provider.open().await;
+    cm.login(Some(w.cm.creds.clone()), false).await.unwrap();
+    provider
+        .login(Some(w.provider.creds.clone()), false)
+        .await
+        .unwrap();
+    cm.send_files(
+        unit(FileKind::Upplan, &w.cm, &w.provider, "20250425090000"),
+        "test",
+        false,
+        |_| {},
+    )
+    .await
+    .unwrap();
+    // Flip one byte of the ciphertext in the relay's blob store.
+    let mut flipped = 0;
+    for entry in walk(&w.dir.path().join("server")) {
+        let bytes = std::fs::read(&entry).unwrap();
+        if bytes.starts_with(b"RKE1") {
+            let mut b = bytes.clone();
+            let i = b.len() - 100;
+            b[i] ^= 0x01;
+            std::fs::write(&entry, b).unwrap();
+            flipped += 1;
+        }
+    }
+    assert_eq!(flipped, 1, "one envelope in the blob store");
+    let inbox = provider.inbox(10).await.unwrap();
+    let dir = w.dir.path().join("import");
+    let err = provider
+        .import(inbox[0].message.id, Some(&dir))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::Tampered(_)), "{err}");
+    assert!(
+        !dir.exists() || std::fs::read_dir(&dir).unwrap().next().is_none(),
+        "nothing written"
+    );
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// With the relay unreachable, sends wait in the outbox and go out in order later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_outbox_sends_in_order_later() {
+    let w = world(Backend::Sqlite).await;
+    let real_url = w.server.relay_url.clone();
+    let mut home = renkei_client::Home::open(&w.cm.home_dir).unwrap();
+    let dead = format!("https://127.0.0.1:{}", renkei_testkit::free_port());
+    home.update_config(|c| c.relay_url = dead).unwrap();
+    let cm = w.cm.open().await;
+    let a = unit(FileKind::Upplan, &w.cm, &w.provider, "20250425090000");
+    let b = unit(FileKind::Upplan, &w.cm, &w.provider, "20250425090100");
+    for u in [a, b] {
+        let (ids, r) = cm.send_files(u, "test", false, |_| {}).await.unwrap();
+        assert!(ids.iter().all(|id| r.waiting.contains(id)), "{r:?}");
+        assert!(r.stored.is_empty() && r.failed.is_empty());
+    }
+    assert_eq!(cm.db().outbox().await.unwrap().len(), 2);
+    drop(cm);
+    home.update_config(|c| c.relay_url = real_url).unwrap();
+    let cm = w.cm.open().await;
+    cm.login(Some(w.cm.creds.clone()), false).await.unwrap();
+    let r = cm.flush_outbox(|_| {}).await.unwrap();
+    assert_eq!(r.stored.len(), 2);
+    assert!(r.stored[0] < r.stored[1], "oldest first");
+    assert!(cm.db().outbox().await.unwrap().is_empty());
+    let sends = cm.db().sends(None, 10).await.unwrap();
+    let (newer, older) = (&sends[0], &sends[1]);
+    assert!(
+        older.message_id.as_deref().unwrap() < newer.message_id.as_deref().unwrap(),
+        "relay saw them in order"
+    );
+}
+
+/// The care software exports into a folder; complete units go out once, files move to sent/.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_folder_round_trip() {
+    let w = world(Backend::Sqlite).await;
+    let cm = w.cm.open().await;
+    let provider = w.provider.open().await;
+    cm.login(Some(w.cm.creds.clone()), false).await.unwrap();
+    provider
+        .login(Some(w.provider.creds.clone()), false)
+        .await
+        .unwrap();
+    let watch = w.dir.path().join("export");
+    std::fs::create_dir_all(&watch).unwrap();
+    let plan = unit(FileKind::Upplan, &w.cm, &w.provider, "20250425090000");
+    write_unit(&watch, &plan);
+    let mut scanner = FolderScanner::new();
+    assert!(
+        cm.watch_once(&watch, &mut scanner)
+            .await
+            .unwrap()
+            .is_empty(),
+        "first scan waits for stability"
+    );
+    let outs = cm.watch_once(&watch, &mut scanner).await.unwrap();
+    assert_eq!(outs.len(), 1);
+    assert_eq!(outs[0].result, "sent", "{:?}", outs[0]);
+    for f in &plan {
+        assert!(watch.join("sent").join(&f.name).exists());
+        assert!(!watch.join(&f.name).exists());
+    }
+    assert!(watch
+        .join("sent")
+        .join("20250425090000.receipt.json")
+        .exists());
+
+    // The same content exported again is not sent twice.
+    write_unit(&watch, &plan);
+    cm.watch_once(&watch, &mut scanner).await.unwrap();
+    let outs = cm.watch_once(&watch, &mut scanner).await.unwrap();
+    assert_eq!(outs[0].result, "duplicate");
+    assert_eq!(provider.inbox(10).await.unwrap().len(), 1);
+
+    // A broken unit goes to failed/ and is not sent.
+    let mut bad = unit(FileKind::Upplan, &w.cm, &w.provider, "20250425090200");
+    let f = bad
+        .iter_mut()
+        .find(|f| f.name.starts_with("UPPLAN"))
+        .unwrap();
+    f.bytes = String::from_utf8_lossy(&f.bytes)
+        .replacen(",\"", ",\"X", 1)
+        .into_bytes();
+    write_unit(&watch, &bad);
+    cm.watch_once(&watch, &mut scanner).await.unwrap();
+    let outs = cm.watch_once(&watch, &mut scanner).await.unwrap();
+    assert_eq!(outs[0].result, "failed");
+    assert!(watch
+        .join("failed")
+        .join("20250425090200.receipt.json")
+        .exists());
+    assert_eq!(provider.inbox(10).await.unwrap().len(), 1);
+
+    // Received units land in the import folder in ファイル連番 order.
+    let later = unit(FileKind::Upjsk, &w.provider, &w.cm, "20250601100100");
+    let earlier = unit(FileKind::Upjsk, &w.provider, &w.cm, "20250601100000");
+    provider
+        .send_files(later, "test", false, |_| {})
+        .await
+        .unwrap();
+    provider
+        .send_files(earlier, "test", false, |_| {})
+        .await
+        .unwrap();
+    let outs = cm.import_all(None).await.unwrap();
+    let seqs: Vec<String> = outs
+        .iter()
+        .map(|o| o.as_ref().unwrap().file_seq.clone())
+        .collect();
+    assert_eq!(seqs, ["20250601100000", "20250601100100"]);
+}

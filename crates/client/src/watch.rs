@@ -1,0 +1,259 @@
+//! Watch folders: the care software exports into a folder; each complete 送信単位 is sent to
+//! the office named in its file names, then moved to `sent/` or `failed/` with a small receipt
+//! file beside it.
+//!
+//! A file is picked up only when its size and modification time were the same on two scans
+//! in a row and its name parses; a unit only when every file of it is stable. The same
+//! content is never sent twice to the same office (the content hash is kept in the history).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use renkei_format::FileName;
+use serde::Serialize;
+
+use crate::atomic::{move_file, write_atomic_mode};
+use crate::office::{Office, Queued, SendStage};
+use crate::state::UnitFile;
+use crate::units::{describe_findings, prepare_units};
+use crate::ClientError;
+
+/// Sub-folder for units sent.
+pub const SENT_DIR: &str = "sent";
+/// Sub-folder for units refused (validation errors, unknown recipient …).
+pub const FAILED_DIR: &str = "failed";
+
+/// What a scan saw of one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Seen {
+    len: u64,
+    modified: Option<SystemTime>,
+}
+
+/// Remembers sizes between scans (one per watched folder).
+#[derive(Debug, Default)]
+pub struct FolderScanner {
+    last: HashMap<PathBuf, Seen>,
+}
+
+/// A unit whose files are complete and stable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StableUnit {
+    /// ファイル連番.
+    pub seq: String,
+    /// Paths, in name order.
+    pub paths: Vec<PathBuf>,
+}
+
+impl FolderScanner {
+    /// A scanner with no history: the first scan never reports anything.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Scan `dir` (top level only; `sent/`, `failed/` and dot files are ignored) and return
+    /// units whose files were unchanged since the previous scan. Files whose names do not
+    /// parse are ignored (they may be the care software's temporary files).
+    pub fn scan(&mut self, dir: &Path) -> Result<Vec<StableUnit>, ClientError> {
+        let mut now = HashMap::new();
+        let entries = std::fs::read_dir(dir).map_err(|e| ClientError::io(dir, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| ClientError::io(dir, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
+            }
+            let meta = match entry.metadata() {
+                Ok(m) if m.is_file() => m,
+                _ => continue,
+            };
+            now.insert(
+                entry.path(),
+                Seen {
+                    len: meta.len(),
+                    modified: meta.modified().ok(),
+                },
+            );
+        }
+        let mut groups: BTreeMap<(String, String, String), Vec<(PathBuf, bool)>> = BTreeMap::new();
+        for (path, seen) in &now {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let Ok(parsed) = FileName::parse(&name) else {
+                continue;
+            };
+            let stable = self.last.get(path) == Some(seen);
+            groups
+                .entry((
+                    parsed.seq.to_string(),
+                    parsed.sender.to_string(),
+                    parsed.recipient.to_string(),
+                ))
+                .or_default()
+                .push((path.clone(), stable));
+        }
+        self.last = now;
+        let mut out = Vec::new();
+        for ((seq, _, _), mut files) in groups {
+            if files.iter().all(|(_, stable)| *stable) {
+                files.sort();
+                out.push(StableUnit {
+                    seq,
+                    paths: files.into_iter().map(|(p, _)| p).collect(),
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// What happened to one unit of the watched folder.
+#[derive(Debug, Clone, Serialize)]
+pub struct WatchOutcome {
+    /// ファイル連番.
+    pub seq: String,
+    /// File names.
+    pub files: Vec<String>,
+    /// `sent`, `queued` (relay unreachable: it goes out later), `duplicate` or `failed`.
+    pub result: String,
+    /// Details (message id, reason).
+    pub detail: String,
+}
+
+fn receipt_text(o: &WatchOutcome) -> String {
+    serde_json::to_string_pretty(o).unwrap_or_default()
+}
+
+impl Office {
+    /// One pass over the watched folder: send the stable units, move them to `sent/` or
+    /// `failed/` with a `<seq>.receipt.json` beside them.
+    pub async fn watch_once(
+        &self,
+        dir: &Path,
+        scanner: &mut FolderScanner,
+    ) -> Result<Vec<WatchOutcome>, ClientError> {
+        let mut outcomes = Vec::new();
+        for unit in scanner.scan(dir)? {
+            let mut files = Vec::new();
+            for p in &unit.paths {
+                let bytes = std::fs::read(p).map_err(|e| ClientError::io(p, e))?;
+                let name = p
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                files.push(UnitFile { name, bytes });
+            }
+            let names: Vec<String> = files.iter().map(|f| f.name.clone()).collect();
+            let outcome = self.watch_send(files).await;
+            let (folder, result, detail) = match outcome {
+                Ok((r, d)) => (if r == "failed" { FAILED_DIR } else { SENT_DIR }, r, d),
+                Err(e) => (FAILED_DIR, "failed".to_owned(), e.to_string()),
+            };
+            let o = WatchOutcome {
+                seq: unit.seq.clone(),
+                files: names,
+                result,
+                detail,
+            };
+            let target = dir.join(folder);
+            for p in &unit.paths {
+                if let Some(name) = p.file_name() {
+                    move_file(p, &target.join(name))?;
+                }
+            }
+            write_atomic_mode(
+                &target.join(format!("{}.receipt.json", unit.seq)),
+                receipt_text(&o).as_bytes(),
+                0o644,
+            )?;
+            outcomes.push(o);
+        }
+        Ok(outcomes)
+    }
+
+    async fn watch_send(&self, files: Vec<UnitFile>) -> Result<(String, String), ClientError> {
+        let units = prepare_units(files, self.office())?;
+        let [unit] = units.as_slice() else {
+            return Err(ClientError::Protocol("one unit expected".into()));
+        };
+        let errors = unit.errors();
+        if !errors.is_empty() {
+            return Ok(("failed".into(), describe_findings(&errors).join("\n")));
+        }
+        let id = match self.queue_unit(unit, "watch", false, true).await? {
+            Queued::Duplicate(prev) => {
+                return Ok((
+                    "duplicate".into(),
+                    format!("同じ内容を送信済みです（履歴 {prev}）/ already sent (history {prev})"),
+                ))
+            }
+            Queued::New(id) => id,
+        };
+        let mut last = None;
+        self.flush_outbox(|p| {
+            if p.send_id == id {
+                last = Some(p.stage.clone());
+            }
+        })
+        .await?;
+        Ok(match last {
+            Some(SendStage::Stored { message_id }) => {
+                ("sent".into(), format!("message_id {message_id}"))
+            }
+            Some(SendStage::Failed(why)) => ("failed".into(), why),
+            Some(SendStage::Waiting(why)) => (
+                "queued".into(),
+                format!("送信待ち（接続が戻ると送信します）/ queued: {why}"),
+            ),
+            _ => ("queued".into(), "送信待ち / queued".into()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use renkei_format::{sample::default_parties, sample_unit, FileKind};
+
+    #[test]
+    fn only_stable_complete_units_are_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cm, provider) = default_parties();
+        let files = sample_unit(
+            FileKind::Upplan,
+            "202505".parse().unwrap(),
+            &cm,
+            &provider,
+            &"20250425090000".parse().unwrap(),
+        )
+        .unwrap();
+        let mut scanner = FolderScanner::new();
+        // Two files written; the third is still "being written".
+        for (n, b) in &files[..2] {
+            std::fs::write(dir.path().join(n.to_string()), b).unwrap();
+        }
+        std::fs::write(dir.path().join("notes.txt"), b"x").unwrap();
+        assert!(
+            scanner.scan(dir.path()).unwrap().is_empty(),
+            "first scan never reports"
+        );
+        let (n3, b3) = &files[2];
+        std::fs::write(dir.path().join(n3.to_string()), &b3[..b3.len() / 2]).unwrap();
+        assert!(
+            scanner.scan(dir.path()).unwrap().is_empty(),
+            "a new file makes the unit unstable"
+        );
+        std::fs::write(dir.path().join(n3.to_string()), b3).unwrap();
+        assert!(
+            scanner.scan(dir.path()).unwrap().is_empty(),
+            "a growing file makes the unit unstable"
+        );
+        let ready = scanner.scan(dir.path()).unwrap();
+        assert_eq!(ready.len(), 1);
+        assert_eq!(ready[0].paths.len(), 3);
+        assert_eq!(ready[0].seq, "20250425090000");
+    }
+}

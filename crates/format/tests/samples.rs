@@ -1,0 +1,93 @@
+//! Every generated sample is valid, in both CSV versions, and forms allowed 送信単位.
+
+use renkei_format::sample::{default_parties, sample_kinds};
+use renkei_format::{read_file, sample_all, sample_unit, validate_file, validate_units, FileKind};
+
+fn months() -> Vec<renkei_ids::YearMonth> {
+    ["202302", "202412", "202503", "202504", "202602", "202801"]
+        .iter()
+        .map(|m| m.parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn every_sample_unit_validates_without_findings() {
+    let (cm, provider) = default_parties();
+    let seq = "20250325120000".parse().unwrap();
+    for month in months() {
+        for kind in sample_kinds() {
+            let (from, to) = if kind.sent_by_provider() {
+                (&provider, &cm)
+            } else {
+                (&cm, &provider)
+            };
+            let files = sample_unit(kind, month, from, to, &seq).unwrap();
+            let reports: Vec<_> = files
+                .iter()
+                .map(|(n, b)| validate_file(&n.to_string(), b))
+                .collect();
+            for r in &reports {
+                assert!(r.findings.is_empty(), "{month} {kind}: {:#?}", r.findings);
+                assert!(r.records > 0);
+            }
+            let u = validate_units(&reports);
+            assert!(u.findings.is_empty(), "{month} {kind}: {:#?}", u.findings);
+            assert_eq!(u.units.len(), 1);
+            assert!(u.units[0].combination.is_some());
+        }
+    }
+}
+
+#[test]
+fn sample_all_gives_units_in_import_order_and_plan_matches_results() {
+    let (cm, provider) = default_parties();
+    let files = sample_all(
+        "202505".parse().unwrap(),
+        &cm,
+        &provider,
+        &"20250425090000".parse().unwrap(),
+    )
+    .unwrap();
+    let reports: Vec<_> = files
+        .iter()
+        .map(|(n, b)| validate_file(&n.to_string(), b))
+        .collect();
+    assert!(reports.iter().all(|r| r.findings.is_empty()));
+    let u = validate_units(&reports);
+    assert!(u.findings.is_empty(), "{:#?}", u.findings);
+    assert_eq!(u.units.len(), 6);
+    let seqs: Vec<_> = u.units.iter().map(|u| u.seq.clone()).collect();
+    let mut sorted = seqs.clone();
+    sorted.sort();
+    assert_eq!(seqs, sorted);
+}
+
+#[test]
+fn unchanged_sample_round_trips_byte_identical() {
+    let (cm, provider) = default_parties();
+    let files = sample_unit(
+        FileKind::Up1kyo,
+        "202505".parse().unwrap(),
+        &cm,
+        &provider,
+        &"20250425090000".parse().unwrap(),
+    )
+    .unwrap();
+    for (name, bytes) in files {
+        let doc = read_file(&name.to_string(), &bytes).unwrap();
+        assert_eq!(doc.csv.to_bytes(), bytes);
+    }
+}
+
+#[test]
+fn prevention_kinds_have_no_sample() {
+    let (cm, provider) = default_parties();
+    let r = sample_unit(
+        FileKind::Upyobo,
+        "202505".parse().unwrap(),
+        &cm,
+        &provider,
+        &"20250425090000".parse().unwrap(),
+    );
+    assert!(r.is_err());
+}

@@ -1,0 +1,96 @@
+//! `renkei loadtest --spawn`: a relay + portal started in this process on the storage named by
+//! URL (SQLite by default, or PostgreSQL and S3), with N offices registered and enrolled through
+//! the same code paths as `renkei demo`. The load still goes over real mutual-TLS HTTP on
+//! loopback, so what is measured is the relay as clients see it.
+
+use std::path::{Path, PathBuf};
+
+use renkei_client::KdfParams;
+use renkei_portal::NewOffice;
+use renkei_server::config::ServerConfig;
+use renkei_server::demo::{demo_password, provision_office};
+use renkei_server::RunningServer;
+
+use crate::{LoadError, Participant};
+
+/// A spawned server with its participants.
+pub struct Spawned {
+    /// The server (stop it with `shutdown`).
+    pub server: RunningServer,
+    /// The enrolled, logged-in offices.
+    pub participants: Vec<Participant>,
+    /// Its data directory (the fsync baseline is measured here).
+    pub data_dir: PathBuf,
+}
+
+impl std::fmt::Debug for Spawned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Spawned")
+            .field("data_dir", &self.data_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Start a server under `data_dir` on `database_url`/`blob_url` (empty = SQLite and a local
+/// directory under `data_dir`) and enroll `offices` offices.
+pub async fn spawn(
+    data_dir: &Path,
+    database_url: &str,
+    blob_url: &str,
+    offices: usize,
+) -> Result<Spawned, LoadError> {
+    let mut config = ServerConfig::default();
+    config.server.data_dir = data_dir.join("server");
+    config.server.portal_listen = "127.0.0.1:0".parse().expect("valid");
+    config.server.relay_listen = "127.0.0.1:0".parse().expect("valid");
+    config.server.portal_tls = false;
+    config.storage.database_url = database_url.to_owned();
+    config.storage.blob_url = blob_url.to_owned();
+    let server = renkei_server::start(&config)
+        .await
+        .map_err(|e| LoadError::Setup(e.to_string()))?;
+    server.set_ready();
+    let operator = "loadtest";
+    let now = renkei_store::now_millis();
+    server
+        .portal
+        .create_operator(operator, "負荷試験", &demo_password(), now)
+        .await
+        .map_err(|e| LoadError::Setup(e.to_string()))?;
+    // Keys of throwaway homes need no expensive passphrase hashing.
+    let kdf = KdfParams {
+        m_cost: 1024,
+        t_cost: 1,
+        p_cost: 1,
+    };
+    let mut participants = Vec::new();
+    for i in 0..offices {
+        let number = format!("13{:08}", 10_000 + i);
+        let (kind, name) = if i % 2 == 0 {
+            ("43", "負荷試験 居宅介護支援")
+        } else {
+            ("11", "負荷試験 訪問介護")
+        };
+        let spec = NewOffice {
+            number: number.clone(),
+            name: format!("{name} {i}"),
+            name_kana: String::new(),
+            kind: kind.into(),
+            postal_code: String::new(),
+            address: "東京都".into(),
+            phone: "03-0000-0000".into(),
+        };
+        let home = data_dir.join("clients").join(&number);
+        provision_office(&server, operator, &spec, &home, kdf)
+            .await
+            .map_err(|e| LoadError::Setup(e.to_string()))?;
+        let pass = std::fs::read_to_string(home.join("demo-passphrase"))
+            .map_err(|e| LoadError::Setup(e.to_string()))?;
+        participants.push(Participant::from_home(&home, pass.trim_end()).await?);
+    }
+    Ok(Spawned {
+        server,
+        participants,
+        data_dir: data_dir.to_owned(),
+    })
+}

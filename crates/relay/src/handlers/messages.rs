@@ -1,0 +1,589 @@
+//! Send, list, download, acknowledge and inspect messages.
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use renkei_api::{
+    AckOutcome, AckRequest, AckResponse, ErrorCode, ListQuery, MessageId, MessagePage,
+    MessageState, MessageStatus, Problem, SendResponse, HEADER_IDEMPOTENCY_KEY, HEADER_LENGTH,
+    HEADER_MESSAGE_ID, HEADER_SHA256,
+};
+use renkei_blob::Expected;
+use renkei_envelope::{Envelope, EnvelopeError};
+use renkei_pki::OfficeCert;
+use renkei_store::{InsertOutcome, Mailbox, MessageQuery, MessageRecord, StoreError};
+use sha2::{Digest, Sha256};
+
+use super::{audit, audit_best_effort, make_receipt, message_audit, signed_receipt, summary};
+use crate::auth::OfficeSession;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::{RelayState, DAY_MS};
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+struct SendHeaders {
+    key: String,
+    sha256: [u8; 32],
+    length: u64,
+}
+
+fn send_headers(headers: &HeaderMap, max: u64) -> ApiResult<SendHeaders> {
+    let key = header(headers, HEADER_IDEMPOTENCY_KEY)
+        .ok_or(ApiError::new(ErrorCode::IdempotencyKeyRequired))?;
+    if key.is_empty() || key.len() > 128 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::detail(
+            ErrorCode::BadRequest,
+            "Idempotency-Key must be 1–128 visible ASCII characters",
+        ));
+    }
+    let sha = header(headers, HEADER_SHA256)
+        .and_then(|h| hex::decode(h).ok())
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .ok_or_else(|| {
+            ApiError::detail(
+                ErrorCode::BadRequest,
+                "X-Renkei-Sha256 must be 64 hex digits",
+            )
+        })?;
+    let length = header(headers, HEADER_LENGTH)
+        .or_else(|| header(headers, http::header::CONTENT_LENGTH.as_str()))
+        .ok_or(ApiError::new(ErrorCode::LengthRequired))?
+        .parse::<u64>()
+        .map_err(|_| {
+            ApiError::detail(
+                ErrorCode::BadRequest,
+                "X-Renkei-Length must be a byte count",
+            )
+        })?;
+    if length > max {
+        return Err(ApiError::detail(
+            ErrorCode::PayloadTooLarge,
+            format!("limit {max} bytes"),
+        ));
+    }
+    Ok(SendHeaders {
+        key: key.to_owned(),
+        sha256: sha,
+        length,
+    })
+}
+
+/// Read the body, never more than announced; a cut-off stream is a length mismatch.
+async fn read_body(body: Body, expected: &SendHeaders) -> ApiResult<Bytes> {
+    let mut stream = body.into_data_stream();
+    let mut buf = BytesMut::with_capacity(usize::try_from(expected.length).unwrap_or(0));
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::detail(
+                ErrorCode::LengthMismatch,
+                format!("upload interrupted: {e}"),
+            )
+        })?;
+        if (buf.len() + chunk.len()) as u64 > expected.length {
+            return Err(ApiError::detail(
+                ErrorCode::LengthMismatch,
+                "body is longer than announced",
+            ));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    if buf.len() as u64 != expected.length {
+        return Err(ApiError::detail(
+            ErrorCode::LengthMismatch,
+            format!("got {} of {} bytes", buf.len(), expected.length),
+        ));
+    }
+    if <[u8; 32]>::from(Sha256::digest(&buf)) != expected.sha256 {
+        return Err(ErrorCode::DigestMismatch.into());
+    }
+    Ok(buf.freeze())
+}
+
+async fn existing_response(state: &RelayState, m: &MessageRecord) -> ApiResult<SendResponse> {
+    let receipts = state.store().receipts(&m.id).await?;
+    let stored = receipts
+        .iter()
+        .find(|r| r.event == MessageState::Stored)
+        .and_then(|r| signed_receipt(state, r))
+        .ok_or(ApiError::new(ErrorCode::Internal))?;
+    Ok(SendResponse {
+        message: summary(state, m),
+        receipt: stored,
+        duplicate: true,
+    })
+}
+
+/// Checks 1–3 of the envelope plus routing: the relay refuses what the recipient would refuse.
+async fn check_envelope(
+    state: &RelayState,
+    session: &OfficeSession,
+    bytes: &[u8],
+) -> ApiResult<Envelope> {
+    let env = Envelope::parse(bytes)
+        .map_err(|e| ApiError::detail(ErrorCode::EnvelopeInvalid, e.to_string()))?;
+    let h = env.header();
+    if h.sender != session.office {
+        return Err(ErrorCode::SenderMismatch.into());
+    }
+    let now = state.now();
+    // Recipient: registered, enrolled, and sealed to one of its valid certificates.
+    let recipient = state
+        .store()
+        .office(&h.recipient)
+        .await?
+        .ok_or(ApiError::new(ErrorCode::RecipientUnknown))?;
+    let listing = state
+        .store()
+        .search_offices(&renkei_store::OfficeQuery {
+            number_prefix: Some(recipient.number.to_string()),
+            limit: 1,
+            ..Default::default()
+        })
+        .await?;
+    if !listing
+        .iter()
+        .any(|l| l.office.number == recipient.number && l.enrolled)
+    {
+        return Err(ErrorCode::RecipientNotEnrolled.into());
+    }
+    let rcert = state.store().certificate(&h.recipient_cert_serial).await?;
+    let rcert_ok = rcert.is_some_and(|c| {
+        c.office.as_ref() == Some(&h.recipient)
+            && c.revoked_at.is_none()
+            && c.not_before <= now
+            && now <= c.not_after
+    });
+    if !rcert_ok {
+        return Err(ErrorCode::RecipientCertificateInvalid.into());
+    }
+    // Sender: the certificate the header names, as the CA issued and the portal recorded it.
+    let srec = state
+        .store()
+        .certificate(&h.sender_cert_serial)
+        .await?
+        .ok_or(ApiError::new(ErrorCode::SenderCertificateInvalid))?;
+    let scert = OfficeCert::parse_pem(&srec.pem)
+        .map_err(|_| ApiError::new(ErrorCode::SenderCertificateInvalid))?;
+    let revoked = srec.revoked_at.is_some();
+    env.verify_sender(&scert, state.ca_cert_pem(), now, &|_| revoked)
+        .map_err(|e| match e {
+            EnvelopeError::BadSignature => ApiError::new(ErrorCode::SignatureInvalid),
+            EnvelopeError::SenderMismatch { .. } => ApiError::new(ErrorCode::SenderMismatch),
+            other => ApiError::detail(ErrorCode::SenderCertificateInvalid, other.to_string()),
+        })?;
+    Ok(env)
+}
+
+/// Upload one envelope (`application/octet-stream`), with `Idempotency-Key`,
+/// `X-Renkei-Sha256` and `X-Renkei-Length`. The message is visible to the recipient only once
+/// its blob is durable and its row committed.
+#[utoipa::path(post, path = "/messages", tag = "messages", security(("bearer" = [])),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "RKE1 envelope"),
+    params(
+        ("idempotency-key" = String, Header, description = "client-chosen key; a retry with the same key and content is harmless"),
+        ("x-renkei-sha256" = String, Header, description = "SHA-256 of the envelope, hex"),
+        ("x-renkei-length" = u64, Header, description = "envelope length in bytes"),
+    ),
+    responses((status = 201, body = SendResponse), (status = 200, body = SendResponse, description = "duplicate of an earlier send"),
+        (status = "4XX", body = Problem, content_type = "application/problem+json"),
+        (status = "5XX", body = Problem, content_type = "application/problem+json")))]
+pub(crate) async fn send(
+    State(state): State<RelayState>,
+    session: OfficeSession,
+    req: Request,
+) -> Response {
+    match send_inner(&state, &session, req).await {
+        Ok((status, body)) => (status, Json(body)).into_response(),
+        Err(e) => {
+            audit_best_effort(
+                &state,
+                vec![audit(
+                    &session.office,
+                    state.now(),
+                    "message.refused",
+                    session.user_id.as_str(),
+                    serde_json::json!({"code": e.code()}),
+                )],
+            )
+            .await;
+            e.into_response()
+        }
+    }
+}
+
+async fn send_inner(
+    state: &RelayState,
+    session: &OfficeSession,
+    req: Request,
+) -> ApiResult<(StatusCode, SendResponse)> {
+    let (parts, body) = req.into_parts();
+    let h = send_headers(&parts.headers, state.config().max_envelope_bytes)?;
+    if let Some(prior) = state
+        .store()
+        .message_by_idempotency_key(&session.office, &h.key)
+        .await?
+    {
+        if prior.digest != hex::encode(h.sha256) {
+            return Err(ErrorCode::IdempotencyConflict.into());
+        }
+        return Ok((StatusCode::OK, existing_response(state, &prior).await?));
+    }
+    let bytes = read_body(body, &h).await?;
+    let env = check_envelope(state, session, &bytes).await?;
+    let hdr = env.header();
+    let now = state.now();
+    let id = MessageId::new_v7();
+    let m = MessageRecord {
+        id,
+        sender: hdr.sender.clone(),
+        recipient: hdr.recipient.clone(),
+        idempotency_key: h.key.clone(),
+        digest: env.digest_hex(),
+        length: env.len(),
+        file_seq: hdr.file_seq.clone(),
+        files: hdr.files.iter().map(|f| f.name.clone()).collect(),
+        sender_cert_serial: hdr.sender_cert_serial.clone(),
+        recipient_cert_serial: hdr.recipient_cert_serial.clone(),
+        blob_key: id.0.simple().to_string(),
+        state: MessageState::Stored,
+        stored_at: now,
+        downloaded_at: None,
+        finished_at: None,
+        expires_at: now + i64::from(state.config().unread_retention_days) * DAY_MS,
+        reasons: None,
+    };
+    // Blob first (durable), then the row: a crash in between leaves an unreferenced blob, never
+    // a row without its payload.
+    state
+        .blobs()
+        .put_bytes(
+            &m.blob_key,
+            bytes,
+            Expected {
+                sha256: h.sha256,
+                length: h.length,
+            },
+        )
+        .await?;
+    let (receipt, signed) = make_receipt(state, &m, MessageState::Stored, now, None)?;
+    let drafts = message_audit(
+        &m,
+        now,
+        "message.sent",
+        session.user_id.as_str(),
+        serde_json::json!({"files": m.files}),
+    );
+    let outcome = state
+        .store()
+        .insert_message(&m, &receipt, &drafts, state.notary())
+        .await;
+    let discard = || async {
+        if let Err(e) = state.blobs().delete(&m.blob_key).await {
+            tracing::warn!(error = %e, key = %m.blob_key, "could not delete an unused blob");
+        }
+    };
+    match outcome {
+        Ok(InsertOutcome::Inserted) => Ok((
+            StatusCode::CREATED,
+            SendResponse {
+                message: summary(state, &m),
+                receipt: signed,
+                duplicate: false,
+            },
+        )),
+        Ok(InsertOutcome::Duplicate(prior)) => {
+            discard().await;
+            Ok((StatusCode::OK, existing_response(state, &prior).await?))
+        }
+        Err(StoreError::Conflict(_)) => {
+            discard().await;
+            Err(ErrorCode::IdempotencyConflict.into())
+        }
+        Err(e) => {
+            discard().await;
+            Err(e.into())
+        }
+    }
+}
+
+fn page(state: &RelayState, items: Vec<MessageRecord>, limit: u32) -> MessagePage {
+    let next_before = (items.len() as u32 == limit)
+        .then(|| items.last().map(|m| m.id))
+        .flatten();
+    MessagePage {
+        items: items.iter().map(|m| summary(state, m)).collect(),
+        next_before,
+    }
+}
+
+async fn list(
+    state: &RelayState,
+    session: &OfficeSession,
+    q: ListQuery,
+    mailbox: Mailbox,
+) -> ApiResult<Json<MessagePage>> {
+    let limit = q.limit.unwrap_or(50).clamp(1, 200);
+    let items = state
+        .store()
+        .list_messages(&MessageQuery {
+            office: session.office.clone(),
+            mailbox,
+            state: q.state,
+            before: q.before,
+            limit,
+        })
+        .await?;
+    Ok(Json(page(state, items, limit)))
+}
+
+/// Messages addressed to the session's office, newest first.
+#[utoipa::path(get, path = "/messages/inbox", tag = "messages", security(("bearer" = [])), params(ListQuery),
+    responses((status = 200, body = MessagePage), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub(crate) async fn inbox(
+    State(state): State<RelayState>,
+    session: OfficeSession,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<Json<MessagePage>> {
+    list(&state, &session, q, Mailbox::Inbox).await
+}
+
+/// Messages the session's office sent, newest first.
+#[utoipa::path(get, path = "/messages/outbox", tag = "messages", security(("bearer" = [])), params(ListQuery),
+    responses((status = 200, body = MessagePage), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub(crate) async fn outbox(
+    State(state): State<RelayState>,
+    session: OfficeSession,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<Json<MessagePage>> {
+    list(&state, &session, q, Mailbox::Outbox).await
+}
+
+fn parse_id(raw: &str) -> ApiResult<MessageId> {
+    // An unparsable id is answered like an unknown one: nothing to learn by guessing shapes.
+    raw.parse()
+        .map_err(|_| ApiError::new(ErrorCode::MessageNotFound))
+}
+
+/// The message if the office is a party to it; otherwise "not found", whether it exists or not.
+async fn visible(
+    state: &RelayState,
+    session: &OfficeSession,
+    id: &MessageId,
+    recipient_only: bool,
+) -> ApiResult<MessageRecord> {
+    let m = state
+        .store()
+        .message(id)
+        .await?
+        .ok_or(ApiError::new(ErrorCode::MessageNotFound))?;
+    let allowed = m.recipient == session.office || (!recipient_only && m.sender == session.office);
+    if !allowed {
+        tracing::warn!(office = %session.office, message = %id, "office asked for a message it is no party to");
+        return Err(ErrorCode::MessageNotFound.into());
+    }
+    Ok(m)
+}
+
+/// A message and its receipt chain (sender or recipient).
+#[utoipa::path(get, path = "/messages/{id}", tag = "messages", security(("bearer" = [])),
+    params(("id" = String, Path, description = "message id")),
+    responses((status = 200, body = MessageStatus), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub(crate) async fn status(
+    State(state): State<RelayState>,
+    session: OfficeSession,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<MessageStatus>> {
+    let id = parse_id(&id)?;
+    let m = visible(&state, &session, &id, false).await?;
+    let receipts = state
+        .store()
+        .receipts(&id)
+        .await?
+        .iter()
+        .filter_map(|r| signed_receipt(&state, r))
+        .collect();
+    Ok(Json(MessageStatus {
+        message: summary(&state, &m),
+        receipts,
+    }))
+}
+
+/// Download the envelope (recipient only). The first download records `downloaded` with a
+/// receipt; later downloads are allowed until the message is final.
+#[utoipa::path(get, path = "/messages/{id}/content", tag = "messages", security(("bearer" = [])),
+    params(("id" = String, Path, description = "message id")),
+    responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>,
+        headers(("x-renkei-sha256" = String), ("x-renkei-length" = u64), ("x-renkei-message-id" = String))),
+        (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub(crate) async fn download(
+    State(state): State<RelayState>,
+    session: OfficeSession,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Response> {
+    let id = parse_id(&id)?;
+    let mut m = visible(&state, &session, &id, true).await?;
+    if m.state == MessageState::Expired {
+        return Err(ErrorCode::MessageExpired.into());
+    }
+    let read = state.blobs().get(&m.blob_key).await.map_err(|e| match e {
+        renkei_blob::BlobError::NotFound(_) => {
+            tracing::error!(message = %id, "blob of a live message is missing");
+            ApiError::new(ErrorCode::Internal)
+        }
+        other => other.into(),
+    })?;
+    if m.state == MessageState::Stored {
+        let now = state.now();
+        let (receipt, _) = make_receipt(&state, &m, MessageState::Downloaded, now, None)?;
+        let drafts = message_audit(
+            &m,
+            now,
+            "message.downloaded",
+            session.user_id.as_str(),
+            serde_json::json!({}),
+        );
+        match state
+            .store()
+            .transition(
+                &id,
+                &[MessageState::Stored],
+                MessageState::Downloaded,
+                now,
+                None,
+                &receipt,
+                &drafts,
+                state.notary(),
+            )
+            .await
+        {
+            Ok(updated) => m = updated,
+            // Another node recorded the download (or the expiry) first.
+            Err(StoreError::Conflict(_)) => {
+                m = state
+                    .store()
+                    .message(&id)
+                    .await?
+                    .ok_or(ApiError::new(ErrorCode::MessageNotFound))?;
+                if m.state == MessageState::Expired {
+                    return Err(ErrorCode::MessageExpired.into());
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let body = Body::from_stream(read.stream.map(|r| r.map_err(std::io::Error::other)));
+    let mut resp = Response::new(body);
+    let hs = resp.headers_mut();
+    hs.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/octet-stream"),
+    );
+    hs.insert(
+        http::header::CONTENT_LENGTH,
+        http::HeaderValue::from(read.length),
+    );
+    hs.insert(HEADER_LENGTH, http::HeaderValue::from(read.length));
+    if let Ok(v) = http::HeaderValue::from_str(&m.digest) {
+        hs.insert(HEADER_SHA256, v);
+    }
+    if let Ok(v) = http::HeaderValue::from_str(&m.id.to_string()) {
+        hs.insert(HEADER_MESSAGE_ID, v);
+    }
+    Ok(resp)
+}
+
+/// Report the final outcome (recipient only, after download): imported, or rejected with
+/// machine-readable reasons. Repeating the same outcome returns the same receipt.
+#[utoipa::path(post, path = "/messages/{id}/ack", tag = "messages", security(("bearer" = [])),
+    params(("id" = String, Path, description = "message id")), request_body = AckRequest,
+    responses((status = 200, body = AckResponse), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub(crate) async fn ack(
+    State(state): State<RelayState>,
+    session: OfficeSession,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(req): ApiJson<AckRequest>,
+) -> ApiResult<Json<AckResponse>> {
+    let id = parse_id(&id)?;
+    let m = visible(&state, &session, &id, true).await?;
+    let to = match req.outcome {
+        AckOutcome::Imported => MessageState::Imported,
+        AckOutcome::Rejected => MessageState::Rejected,
+    };
+    match (req.outcome, req.reasons.is_empty()) {
+        (AckOutcome::Imported, false) => {
+            return Err(ApiError::detail(
+                ErrorCode::BadRequest,
+                "an import has no reasons",
+            ))
+        }
+        (AckOutcome::Rejected, true) => {
+            return Err(ApiError::detail(
+                ErrorCode::BadRequest,
+                "a rejection needs at least one reason",
+            ))
+        }
+        _ => {}
+    }
+    if m.state == to {
+        let receipt = state
+            .store()
+            .receipts(&id)
+            .await?
+            .iter()
+            .find(|r| r.event == to)
+            .and_then(|r| signed_receipt(&state, r))
+            .ok_or(ApiError::new(ErrorCode::Internal))?;
+        return Ok(Json(AckResponse {
+            message: summary(&state, &m),
+            receipt,
+        }));
+    }
+    if m.state != MessageState::Downloaded {
+        return Err(ApiError::detail(
+            ErrorCode::InvalidTransition,
+            format!("message is {}", m.state),
+        ));
+    }
+    let reasons_json =
+        (!req.reasons.is_empty()).then(|| serde_json::to_string(&req.reasons).unwrap_or_default());
+    let now = state.now();
+    let (receipt, signed) = make_receipt(&state, &m, to, now, reasons_json.clone())?;
+    let drafts = message_audit(
+        &m,
+        now,
+        &format!("message.{to}"),
+        session.user_id.as_str(),
+        serde_json::json!({"outcome": to.as_str(), "reasons": req.reasons}),
+    );
+    let updated = state
+        .store()
+        .transition(
+            &id,
+            &[MessageState::Downloaded],
+            to,
+            now,
+            reasons_json.as_deref(),
+            &receipt,
+            &drafts,
+            state.notary(),
+        )
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict(_) => ApiError::detail(
+                ErrorCode::InvalidTransition,
+                "the message reached another state first",
+            ),
+            other => other.into(),
+        })?;
+    Ok(Json(AckResponse {
+        message: summary(&state, &updated),
+        receipt: signed,
+    }))
+}

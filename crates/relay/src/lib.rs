@@ -1,0 +1,225 @@
+//! The Renkei relay: `/api/v1` over mutual TLS, storing and forwarding end-to-end encrypted
+//! 送信単位 between care offices, with signed receipts, a hash-chained audit trail per office,
+//! retention and an office directory.
+//!
+//! The pieces:
+//! - [`RelayConfig`]: limits and policies (envelope size, retention, session lifetimes, device
+//!   policy, login lockout);
+//! - [`RelayState`]: the metadata [`Store`], the [`BlobStore`], the [`Notary`] that signs
+//!   receipts and audit entries, and the CA certificate; relay nodes keep nothing else, so any
+//!   number of them can share one database and one blob store;
+//! - [`router`]: the axum application (every route is also in the generated OpenAPI document,
+//!   [`openapi`]);
+//! - [`serve`]: the TLS accept loop (HTTP/1.1 and HTTP/2) that hands each request the client
+//!   certificate as a [`PeerCertificate`] extension;
+//! - [`run_retention`]: expiry of unread messages and the purge past the delete horizon.
+//!
+//! ```no_run
+//! # async fn demo(state: renkei_relay::RelayState, tls: std::sync::Arc<rustls::ServerConfig>) {
+//! let app = renkei_relay::router(state);
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8443").await.unwrap();
+//! renkei_relay::serve(listener, tls, app, std::future::pending()).await.unwrap();
+//! # }
+//! ```
+
+mod auth;
+mod directory;
+mod error;
+mod extract;
+mod handlers;
+mod notary;
+mod openapi;
+mod retention;
+mod tls;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use renkei_blob::BlobStore;
+use renkei_store::{Millis, Store};
+
+pub use auth::{DeviceCert, OfficeSession};
+pub use error::{ApiError, ApiResult};
+pub use notary::{audit_hash, rfc3339, EvidenceNotary, Notary, NotaryError};
+pub use openapi::{openapi, openapi_json};
+pub use retention::{run_retention, RetentionReport};
+pub use tls::{serve, PeerCertificate};
+
+/// Limits and policies of one deployment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelayConfig {
+    /// Largest accepted envelope in bytes (default 20 MB).
+    pub max_envelope_bytes: u64,
+    /// Days until a message nobody downloaded expires (default 30).
+    pub unread_retention_days: u32,
+    /// Days after which a message and its blob are deleted in any state (default 180; at least
+    /// `unread_retention_days`).
+    pub delete_after_days: u32,
+    /// Days before expiry when listings flag a message as `expiring_soon` (default 7).
+    pub reminder_days: u32,
+    /// Lifetime of an office session (default 30 minutes).
+    pub session_ttl: Duration,
+    /// Lifetime of a stage-1 token (default 5 minutes).
+    pub stage1_ttl: Duration,
+    /// Require the client certificate's key to be an active device binding of its office
+    /// (released by 端末変更), not only an unrevoked certificate (default true).
+    pub require_device_binding: bool,
+    /// Failed logins before an account is locked (default 5).
+    pub max_failed_logins: u32,
+    /// How long a lock lasts (default 15 minutes).
+    pub lockout: Duration,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        Self {
+            max_envelope_bytes: 20 * 1024 * 1024,
+            unread_retention_days: 30,
+            delete_after_days: 180,
+            reminder_days: 7,
+            session_ttl: Duration::from_secs(30 * 60),
+            stage1_ttl: Duration::from_secs(5 * 60),
+            require_device_binding: true,
+            max_failed_logins: 5,
+            lockout: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// A configuration that cannot work.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Messages would be deleted before they expire.
+    #[error("delete_after_days ({delete}) must be at least unread_retention_days ({unread})")]
+    RetentionOrder {
+        /// Delete horizon.
+        delete: u32,
+        /// Unread expiry.
+        unread: u32,
+    },
+    /// A zero limit.
+    #[error("{0} must be greater than zero")]
+    Zero(&'static str),
+}
+
+impl RelayConfig {
+    /// Check the configuration.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.delete_after_days < self.unread_retention_days {
+            return Err(ConfigError::RetentionOrder {
+                delete: self.delete_after_days,
+                unread: self.unread_retention_days,
+            });
+        }
+        if self.max_envelope_bytes == 0 {
+            return Err(ConfigError::Zero("max_envelope_bytes"));
+        }
+        if self.unread_retention_days == 0 {
+            return Err(ConfigError::Zero("unread_retention_days"));
+        }
+        if self.session_ttl.is_zero() || self.stage1_ttl.is_zero() {
+            return Err(ConfigError::Zero("session lifetimes"));
+        }
+        Ok(())
+    }
+}
+
+/// Milliseconds in a day.
+pub const DAY_MS: Millis = 24 * 60 * 60 * 1000;
+
+type Clock = Arc<dyn Fn() -> Millis + Send + Sync>;
+
+/// Everything a request handler needs; cheap to clone.
+#[derive(Clone)]
+pub struct RelayState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    blobs: Arc<dyn BlobStore>,
+    notary: Arc<dyn Notary>,
+    ca_cert_pem: String,
+    config: RelayConfig,
+    clock: Clock,
+}
+
+impl std::fmt::Debug for RelayState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RelayState")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RelayState {
+    /// Assemble the state; fails on an inconsistent configuration.
+    pub fn new(
+        store: Arc<dyn Store>,
+        blobs: Arc<dyn BlobStore>,
+        notary: Arc<dyn Notary>,
+        ca_cert_pem: String,
+        config: RelayConfig,
+    ) -> Result<Self, ConfigError> {
+        Self::with_clock(
+            store,
+            blobs,
+            notary,
+            ca_cert_pem,
+            config,
+            Arc::new(renkei_store::now_millis),
+        )
+    }
+
+    /// Like [`new`](Self::new) with an explicit clock (tests move time forward).
+    pub fn with_clock(
+        store: Arc<dyn Store>,
+        blobs: Arc<dyn BlobStore>,
+        notary: Arc<dyn Notary>,
+        ca_cert_pem: String,
+        config: RelayConfig,
+        clock: Arc<dyn Fn() -> Millis + Send + Sync>,
+    ) -> Result<Self, ConfigError> {
+        config.validate()?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                store,
+                blobs,
+                notary,
+                ca_cert_pem,
+                config,
+                clock,
+            }),
+        })
+    }
+
+    /// The metadata store.
+    pub fn store(&self) -> &dyn Store {
+        self.inner.store.as_ref()
+    }
+    /// The blob store.
+    pub fn blobs(&self) -> &dyn BlobStore {
+        self.inner.blobs.as_ref()
+    }
+    /// The signer.
+    pub fn notary(&self) -> &dyn Notary {
+        self.inner.notary.as_ref()
+    }
+    /// PEM of the Renkei CA certificate.
+    pub fn ca_cert_pem(&self) -> &str {
+        &self.inner.ca_cert_pem
+    }
+    /// The configuration.
+    pub fn config(&self) -> &RelayConfig {
+        &self.inner.config
+    }
+    /// Now, by the state's clock.
+    pub fn now(&self) -> Millis {
+        (self.inner.clock)()
+    }
+}
+
+/// The `/api/v1` application with its state.
+pub fn router(state: RelayState) -> axum::Router {
+    openapi::build(state)
+}
