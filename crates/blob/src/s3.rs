@@ -117,7 +117,7 @@ fn map_os(context: &str, e: object_store::Error) -> BlobError {
         object_store::Error::NotFound { .. } => BlobError::NotFound(context.to_owned()),
         other => {
             let text = other.to_string();
-            if text.contains("StorageFull") || text.contains("507") {
+            if text.contains("StorageFull") {
                 BlobError::StorageFull(format!("{context}: {text}"))
             } else {
                 BlobError::Unavailable(format!("{context}: {text}"))

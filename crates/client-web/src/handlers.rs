@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use maud::{html, Markup};
 use renkei_client::api::{MessageId, RejectReason};
-use renkei_client::{ClientError, Credentials, Office, SendStage, UnitFile};
+use renkei_client::{ClientError, Credentials, Home, Office, SendStage, UnitFile};
 use serde::Deserialize;
 
 use crate::pages::{self, error_list, frame, message, short_time};
@@ -85,6 +85,14 @@ pub(crate) async fn style() -> Response {
 
 fn unlock_form(app: &Shared, remembered: Option<String>, error: Option<&str>) -> Response {
     let enrolled_note = app.home.dir().display().to_string();
+    // Before the keystore is open, the (non-secret) config flag says whether the login
+    // credentials are remembered; then the passphrase is the only field.
+    let remembered = remembered.or_else(|| {
+        Home::open(app.home.dir())
+            .ok()
+            .filter(|h| h.config().remember_login)
+            .map(|_| "記憶済み".to_owned())
+    });
     frame(
         "はじめる",
         None,

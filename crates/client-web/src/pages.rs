@@ -144,15 +144,26 @@ pub(crate) fn chain(events: &[(String, String)]) -> Markup {
     };
     let has = |e: &str| events.iter().any(|(ev, _)| ev == e);
     let final_done = has("imported") || has("rejected") || has("expired");
+    // (label, time, reached) in order; the steps not reached yet are drawn dashed.
+    let mut steps: Vec<(&str, String, bool)> = events
+        .iter()
+        .map(|(ev, at)| (label(ev), short_time(at), true))
+        .collect();
+    if !has("stored") {
+        steps.push((label("stored"), String::new(), false));
+    }
+    if !has("downloaded") && !final_done {
+        steps.push((label("downloaded"), String::new(), false));
+    }
+    if !final_done {
+        steps.push(("取込完了／差し戻し", String::new(), false));
+    }
     html! {
         div.chain {
-            @for (ev, at) in events {
-                span.step title=(at) { (label(ev)) " " span.muted { (short_time(at)) } }
-                " → "
+            @for (i, (text, at, done)) in steps.iter().enumerate() {
+                @if i > 0 { " → " }
+                span class=@if *done { "step" } @else { "step todo" } { (text) " " span.muted { (at) } }
             }
-            @if !has("stored") { span.step.todo { (label("stored")) } " → " }
-            @if !has("downloaded") && !final_done { span.step.todo { (label("downloaded")) } " → " }
-            @if !final_done { span.step.todo { "取込完了／差し戻し" } }
         }
     }
 }

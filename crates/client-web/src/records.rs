@@ -353,7 +353,7 @@ pub(crate) async fn evidence(State(app): State<Shared>) -> Page {
             }
             @if !events.is_empty() {
                 h2 { "この端末の記録" }
-                table { @for (at, kind, detail) in &events { tr { td { (short_time(at)) } td { (if kind == "validation_override" { "誤りを承知で送信" } else { kind.as_str() }) } td { code { (detail.to_string()) } } } } }
+                table { @for (at, kind, detail) in &events { tr { td { (short_time(at)) } td { (event_label(kind)) } td { code { (detail.to_string()) } } } } }
             }
         },
     )
@@ -507,5 +507,13 @@ pub(crate) async fn viewer(State(app): State<Shared>, mut form: Multipart) -> Pa
                 )),
             }
         }
+    }
+}
+
+fn event_label(kind: &str) -> &str {
+    match kind {
+        "validation_override" => "誤りを承知で送信",
+        "receipt_invalid" => "受領証の電子署名を確認できませんでした",
+        other => other,
     }
 }

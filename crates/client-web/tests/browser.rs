@@ -203,6 +203,21 @@ async fn browser_day(w: World) {
     );
     b.screenshot(&shots.join("client-audit.png")).await.unwrap();
 
+    // Next morning: lock, then one step — the passphrase alone (credentials remembered).
+    b.goto(&format!("{}/inbox", cm_ui.base)).await.unwrap();
+    b.click_css("header button").await.unwrap();
+    b.wait_for("#passphrase", WAIT).await.unwrap();
+    assert!(
+        b.find_all("#user_id").await.unwrap().is_empty(),
+        "no login fields when remembered"
+    );
+    b.screenshot(&shots.join("client-unlock-remembered.png"))
+        .await
+        .unwrap();
+    b.fill("#passphrase", common::PASSPHRASE).await.unwrap();
+    b.click_css("#unlock").await.unwrap();
+    b.wait_for_text("新しいファイル", WAIT).await.unwrap();
+
     // The outbox page is reachable and empty.
     b.goto(&format!("{}/outbox", cm_ui.base)).await.unwrap();
     b.wait_for_text("送信待ちのファイルはありません", WAIT)

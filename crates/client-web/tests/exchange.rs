@@ -94,6 +94,14 @@ async fn exchange(w: &World) {
     assert!(report.delivered());
     assert_eq!(cert.receipts.len(), 3);
 
+    for office in [&cm, &provider] {
+        let events = office.db().events().await.unwrap();
+        assert!(
+            events.iter().all(|e| e.1 != "receipt_invalid"),
+            "every receipt verified: {events:?}"
+        );
+    }
+
     // Evidence files.
     let ev_dir = w.dir.path().join("evidence");
     let written = renkei_client::evidence::export(&cm, &ev_dir, Some(ids[0]), false)
@@ -329,4 +337,49 @@ async fn watch_folder_round_trip() {
         .map(|o| o.as_ref().unwrap().file_seq.clone())
         .collect();
     assert_eq!(seqs, ["20250601100000", "20250601100100"]);
+}
+
+/// One installation per office: a second device enrolling for an enrolled office is refused
+/// with a clear Japanese message, and its home stays unenrolled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn second_device_is_refused() {
+    let w = world(Backend::Sqlite).await;
+    let dir = w.dir.path().join("second-device");
+    let (home, mut ks) = renkei_client::Home::create(
+        &dir,
+        &w.server.relay_url,
+        &w.server.portal_url,
+        &w.server.ca_cert_pem,
+        common::PASSPHRASE,
+    )
+    .unwrap();
+    let err = renkei_client::enroll(
+        &home,
+        &mut ks,
+        &renkei_client::EnrollInput {
+            office: w.cm.number.clone(),
+            kj_id: w.cm.creds.kj_id.clone(),
+            issuance_password: w.cm.issuance_password.clone(),
+            cert_type: renkei_client::pki::CertType::Careplan,
+            device_label: "second".into(),
+        },
+    )
+    .await
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, ClientError::Portal { .. }), "{text}");
+    assert!(
+        text.contains("別の端末") && text.contains("端末変更"),
+        "{text}"
+    );
+    assert!(
+        matches!(err, ClientError::Portal { status: 409, .. }),
+        "{text}"
+    );
+    assert!(ks.certificate_pem().is_none());
+    assert!(matches!(
+        renkei_client::Office::unlock(renkei_client::Home::open(&dir).unwrap(), common::PASSPHRASE)
+            .await,
+        Err(ClientError::NotEnrolled)
+    ));
 }

@@ -60,11 +60,14 @@ struct EnrollReply {
     serial: Option<String>,
 }
 
-/// The portal's error body (problem details or a plain message).
+/// The portal's error body: `{code, message}` (message "日本語 / English"), or problem
+/// details with separate texts.
 #[derive(Deserialize)]
 struct PortalError {
     #[serde(default)]
     code: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
     #[serde(default)]
     message_ja: Option<String>,
     #[serde(default)]
@@ -163,25 +166,30 @@ fn portal_error(status: u16, body: &[u8]) -> ClientError {
         .and_then(|p| p.code.clone())
         .unwrap_or_default();
     let (mut ja, mut en) = match parsed {
-        Some(p) => (
-            p.message_ja.or(p.detail.clone()).unwrap_or_default(),
-            p.message_en.or(p.detail).unwrap_or_default(),
-        ),
+        Some(p) => match (p.message_ja, p.message_en, p.message) {
+            (Some(ja), en, _) => (ja, en.unwrap_or_default()),
+            (None, _, Some(m)) => match m.split_once(" / ") {
+                Some((ja, en)) => (ja.to_owned(), en.to_owned()),
+                None => (m, String::new()),
+            },
+            (None, en, None) => (p.detail.unwrap_or_default(), en.unwrap_or_default()),
+        },
         None => (
             String::new(),
             String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned(),
         ),
     };
-    let second_device = status == 409 || code.contains("device");
-    if second_device {
+    let second_device = code == "device_limit" || (status == 409 && code.is_empty());
+    if second_device && !ja.contains("端末変更") {
         ja = format!(
             "この事業所番号は別の端末で利用登録されています。ケアプランデータ連携は1事業所につき1台の端末で利用します。\
              この端末に切り替えるには、ポータルの「端末変更」で前の端末を解除してから、もう一度お試しください。{ja}"
         );
-        if en.is_empty() {
-            en = "this office is already enrolled on another device; release it in the portal (端末変更) first".into();
-        }
-    } else if ja.is_empty() {
+    }
+    if second_device && en.is_empty() {
+        en = "this office is already enrolled on another device; release it in the portal (端末変更) first".into();
+    }
+    if ja.is_empty() {
         ja = format!("ポータルが証明書の発行を拒否しました（HTTP {status}）");
     }
     ClientError::Portal { status, ja, en }

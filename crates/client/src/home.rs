@@ -38,6 +38,10 @@ pub struct Config {
     /// Human label of this device, sent at enrollment.
     #[serde(default)]
     pub device_label: Option<String>,
+    /// The keystore remembers the login credentials, so unlocking is the only step (the UI
+    /// then asks for the passphrase alone). Not a secret: the credentials stay encrypted.
+    #[serde(default)]
+    pub remember_login: bool,
 }
 
 fn check_url(what: &str, url: &str) -> Result<(), ClientError> {
@@ -122,6 +126,7 @@ impl Home {
             import_dir: None,
             watch_dir: None,
             device_label: None,
+            remember_login: false,
         };
         let home = Home {
             dir: dir.to_owned(),

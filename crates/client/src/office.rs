@@ -202,6 +202,10 @@ impl Office {
                 .map_err(|_| ClientError::Config("keystore lock".into()))?;
             ks.set_credentials(Some(creds));
             ks.save(&self.home.keystore_path())?;
+            drop(ks);
+            self.home
+                .clone()
+                .update_config(|c| c.remember_login = true)?;
         }
         Ok(session)
     }
@@ -214,7 +218,11 @@ impl Office {
             .map_err(|_| ClientError::Config("keystore lock".into()))?;
         ks.set_credentials(None);
         self.relay.set_credentials(None);
-        ks.save(&self.home.keystore_path())
+        ks.save(&self.home.keystore_path())?;
+        drop(ks);
+        self.home
+            .clone()
+            .update_config(|c| c.remember_login = false)
     }
 
     /// Make sure a session exists, logging in from remembered credentials if needed.
@@ -482,7 +490,27 @@ impl Office {
         Ok(message_id)
     }
 
+    /// Keep a receipt after verifying it against the CA certificate. A receipt that does not
+    /// verify is not kept (the chain then visibly lacks that step) and is recorded as a local
+    /// event: the relay's word counts only with a valid signature.
     pub(crate) async fn store_receipt(&self, r: &SignedReceipt) -> Result<(), ClientError> {
+        let verified = crate::evidence::receipt_file(r).and_then(|file| {
+            renkei_evidence::verify_receipt(&file, self.home.ca_pem())
+                .map_err(|e| ClientError::Evidence(e.to_string()))
+        });
+        if let Err(e) = verified {
+            self.db
+                .record_event(
+                    "receipt_invalid",
+                    &serde_json::json!({
+                        "message_id": r.receipt.message_id,
+                        "event": r.receipt.event,
+                        "error": e.to_string(),
+                    }),
+                )
+                .await?;
+            return Ok(());
+        }
         let json = serde_json::to_string(r).map_err(|e| ClientError::Protocol(e.to_string()))?;
         self.db
             .add_receipt(

@@ -86,7 +86,8 @@ impl FileName {
             .into_iter()
             .find(|k| {
                 stem.len() > k.prefix().len()
-                    && stem[..k.prefix().len()].eq_ignore_ascii_case(k.prefix())
+                    && stem.as_bytes()[..k.prefix().len()]
+                        .eq_ignore_ascii_case(k.prefix().as_bytes())
                     && stem.as_bytes()[k.prefix().len()] == b'_'
             })
             .ok_or_else(|| shape_err(name))?;
@@ -297,6 +298,9 @@ mod tests {
             FileName::parse("UPPLAN_000000_0300000100_43_0300000005_11_20191025200201.CSV")
                 .is_err()
         );
+        // Multi-byte characters where the prefix would end must not panic (regression).
+        assert!(FileName::parse("UPPLAあ_x.CSV").is_err());
+        assert!(FileName::parse("ＵＰＰＬＡＮ_202505.CSV").is_err());
         let low = FileName::parse("upplan_201912_0300000100_43_0300000005_11_20191025200201.csv")
             .unwrap();
         assert!(!low.extension_upper);

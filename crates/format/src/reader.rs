@@ -60,6 +60,37 @@ struct RawRecord {
     quote: Option<QuoteProblem>,
 }
 
+/// Byte classes for splitting: 1 = separator (`,` CR LF), 2 = quote, 0 = anything else.
+const SPECIAL: [u8; 256] = {
+    let mut t = [0u8; 256];
+    t[b',' as usize] = 1;
+    t[b'\r' as usize] = 1;
+    t[b'\n' as usize] = 1;
+    t[b'"' as usize] = 2;
+    t
+};
+
+/// Byte classes for MS932 checking: 0 = printable ASCII, 1 = TAB, 2 = CR/LF, 3 = other control,
+/// 4 = half-width katakana, 5 = lead byte, 6 = 外字 lead byte, 7 = never valid.
+const CLASS: [u8; 256] = {
+    let mut t = [7u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = match i {
+            0x09 => 1,
+            0x0A | 0x0D => 2,
+            0x00..=0x1F | 0x7F => 3,
+            0x20..=0x7E => 0,
+            0xA1..=0xDF => 4,
+            0x81..=0x9F | 0xE0..=0xEF | 0xFA..=0xFC => 5,
+            0xF0..=0xF9 => 6,
+            _ => 7,
+        };
+        i += 1;
+    }
+    t
+};
+
 struct Splitter<'a> {
     bytes: &'a [u8],
     pos: usize,
@@ -135,16 +166,22 @@ impl<'a> Splitter<'a> {
                 }
             }
             // Unquoted part (or what follows a closing quote).
-            let rest = &b[pos..];
-            let stop = rest
-                .iter()
-                .position(|&c| c == b',' || c == b'\r' || c == b'\n');
-            let end = stop.map_or(b.len(), |s| pos + s);
-            if end > pos && (quoted || b[pos..end].contains(&b'"')) {
+            // One pass: stop at a separator, note a stray quote on the way.
+            let mut end = pos;
+            let mut stray = false;
+            while end < b.len() {
+                match SPECIAL[usize::from(b[end])] {
+                    0 => end += 1,
+                    2 => {
+                        stray = true;
+                        end += 1;
+                    }
+                    _ => break,
+                }
+            }
+            if stray || (quoted && end > pos) {
                 quote.get_or_insert(QuoteProblem::Misplaced);
                 quoted = false;
-            } else if !quoted && b[pos..end].contains(&b'"') {
-                quote.get_or_insert(QuoteProblem::Misplaced);
             }
             if count < MAX_FIELDS {
                 fields.push(RawField {
@@ -255,23 +292,22 @@ fn check_bytes(b: &[u8], allow_newlines: bool) -> Result<bool, DecodeError> {
     let mut ascii = true;
     while i < b.len() {
         let c = b[i];
-        match c {
-            b'\t' => i += 1,
-            b'\r' | b'\n' if allow_newlines => i += 1,
-            0x00..=0x1F | 0x7F => return Err(DecodeError::Control(i, c)),
-            0x20..=0x7E => i += 1,
-            0xA1..=0xDF => {
+        match CLASS[usize::from(c)] {
+            0 | 1 => i += 1,
+            2 if allow_newlines => i += 1,
+            2 | 3 => return Err(DecodeError::Control(i, c)),
+            4 => {
                 ascii = false;
                 i += 1;
             }
-            0xF0..=0xF9 => return Err(DecodeError::Gaiji(i)),
-            0x81..=0x9F | 0xE0..=0xEF | 0xFA..=0xFC => {
+            5 => {
                 ascii = false;
                 match b.get(i + 1) {
                     Some(0x40..=0x7E | 0x80..=0xFC) => i += 2,
                     _ => return Err(DecodeError::Invalid(i)),
                 }
             }
+            6 => return Err(DecodeError::Gaiji(i)),
             _ => return Err(DecodeError::Invalid(i)),
         }
     }

@@ -111,7 +111,7 @@ fn group_by_user(doc: &Document) -> BTreeMap<(String, String), Vec<usize>> {
 }
 
 fn hhmm(s: &str) -> String {
-    if s.len() == 4 && s != "9999" {
+    if s.len() == 4 && s.is_ascii() && s != "9999" {
         format!("{}:{}", &s[..2], &s[2..])
     } else {
         String::new()

@@ -77,8 +77,40 @@ impl Hasher for FxHasher {
     }
 }
 
-/// Builds [`FxHasher`]s.
-pub(crate) type FxBuild = BuildHasherDefault<FxHasher>;
+/// A set of 第6表 lines (被保険者番号, 事業所, サービスコード, 利用日) kept in one buffer: one
+/// append per distinct line, no allocation per line.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LineSet {
+    buf: String,
+    spans: Vec<(u32, u32)>,
+    seen: HashSet<u64, IdBuild>,
+}
+
+impl LineSet {
+    /// Add a line (ignored when already present or when the set is full).
+    pub(crate) fn insert(&mut self, parts: [&str; 4]) {
+        if self.spans.len() >= crate::validate::MAX_FACTS || !self.seen.insert(hash(&parts)) {
+            return;
+        }
+        let start = self.buf.len() as u32;
+        for (k, p) in parts.into_iter().enumerate() {
+            if k > 0 {
+                self.buf.push('\u{1f}');
+            }
+            self.buf.push_str(p);
+        }
+        self.spans.push((start, self.buf.len() as u32));
+    }
+
+    /// The lines as (被保険者番号, 事業所, サービスコード, 利用日).
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &str, &str, &str)> + '_ {
+        self.spans.iter().map(|&(a, b)| {
+            let mut it = self.buf[a as usize..b as usize].split('\u{1f}');
+            let mut next = || it.next().unwrap_or_default();
+            (next(), next(), next(), next())
+        })
+    }
+}
 
 /// Keys that are already hashes: used as they are.
 #[derive(Debug, Default, Clone, Copy)]
@@ -391,17 +423,7 @@ fn service_use(c: &mut Checker<'_>, l: &'static Layout, r: &RecordView<'_>, kind
     }
     let count: u64 = get(Role::Count).parse().unwrap_or(0);
     add_count(c, insured, provider, code, count);
-    if c.facts.lines.len() < MAX_FACTS {
-        let mut l =
-            String::with_capacity(insured.len() + provider.len() + code.len() + date.len() + 3);
-        for (k, p) in [insured, provider, code, date].into_iter().enumerate() {
-            if k > 0 {
-                l.push('\u{1f}');
-            }
-            l.push_str(p);
-        }
-        c.facts.lines.insert(l);
-    }
+    c.facts.lines.insert([insured, provider, code, date]);
 }
 
 fn pseudo(code: &str) -> Option<&str> {

@@ -364,12 +364,6 @@ fn check_keys(sink: &mut Sink, files: &[&Report], combo: Combination) {
     }
 }
 
-fn split_line(s: &str) -> (&str, &str, &str, &str) {
-    let mut it = s.split('\u{1f}');
-    let mut next = || it.next().unwrap_or_default();
-    (next(), next(), next(), next())
-}
-
 /// 予定 (UPPLAN from the care manager) vs 実績 (UPJSK from the provider) for the same user and
 /// month: lines of the provider that appear on one side only. Warnings: plans change.
 fn plan_vs_results(reports: &[Report], findings: &mut Vec<Finding>) {
@@ -412,13 +406,12 @@ fn plan_vs_results(reports: &[Report], findings: &mut Vec<Finding>) {
             continue;
         };
         let provider = n.sender.as_str();
-        let result_lines: Vec<_> = r.facts.lines.iter().map(|l| split_line(l)).collect();
+        let result_lines: Vec<_> = r.facts.lines.iter().collect();
         let users: BTreeSet<&str> = result_lines.iter().map(|l| l.0).collect();
         let planned: BTreeSet<_> = plan
             .facts
             .lines
             .iter()
-            .map(|l| split_line(l))
             .filter(|l| l.1 == provider && users.contains(l.0))
             .collect();
         let actual: BTreeSet<_> = result_lines

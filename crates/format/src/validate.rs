@@ -34,7 +34,7 @@ pub(crate) struct Facts {
     /// 第6表: Σ サービス回数, 第7表: 回数／日数 of detail rows, by (被保険者番号, 事業所, サービスコード).
     pub(crate) counts: BTreeMap<(String, String, String), u64>,
     /// 第6表 lines `被保険者番号␟事業所␟サービスコード␟利用日`, for 予定 vs 実績 (one allocation each).
-    pub(crate) lines: std::collections::HashSet<String, crate::rules::FxBuild>,
+    pub(crate) lines: crate::rules::LineSet,
 }
 
 /// Entries kept in [`Facts`] per file; more are dropped (the cross-file checks then see part).

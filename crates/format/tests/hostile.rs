@@ -126,3 +126,36 @@ fn a_large_file_stays_within_a_small_multiple_of_its_size() {
     }
     assert!(took.as_secs() < 120, "took {took:?}");
 }
+
+/// Inputs the fuzzer found (tests/regressions/*.bin: first byte picks the name as in
+/// fuzz/src/lib.rs, the rest is the file).
+#[test]
+fn fuzz_regressions() {
+    let names = [
+        "UPPLAN_202505_1370000001_43_1370000002_11_20250425090000.CSV",
+        "UPJSK_202505_1370000002_11_1370000001_43_20250425090000.CSV",
+        "UPSIKYU_202505_1370000001_43_1370000002_11_20250425090000.CSV",
+        "UPHOSOKU_202505_1370000001_43_1370000002_11_20250425090000.CSV",
+        "UPHOSOKU_000000_1370000001_43_1370000002_11_20250425090000.CSV",
+        "UP1KYO_1370000001_43_1370000002_11_20250425090000.CSV",
+        "UP2KYO_1370000001_43_1370000002_11_20250425090000.CSV",
+        "UP3KYO_1370000001_43_1370000002_11_20250425090000.CSV",
+        "DLTPLAN_202505_1370000001_43_1370000002_11_20250425090000.CSV",
+        "DLTJSK_202505_1370000002_11_1370000001_43_20250425090000.CSV",
+        "UPPLAN_202503_1370000001_1370000002_20250325090000.CSV",
+        "not-a-standard-name.csv",
+    ];
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/regressions");
+    for e in std::fs::read_dir(dir).unwrap() {
+        let data = std::fs::read(e.unwrap().path()).unwrap();
+        let (first, bytes) = data.split_first().unwrap();
+        let name = names[usize::from(*first) % names.len()];
+        let _ = validate_file(name, bytes);
+        // Every kind's renderer, whatever the name says.
+        for n in names {
+            if let Ok(doc) = read_file(n, bytes) {
+                let _ = renkei_format::render_html(&doc);
+            }
+        }
+    }
+}

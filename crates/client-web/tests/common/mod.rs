@@ -28,6 +28,8 @@ pub struct TestOffice {
     pub name: &'static str,
     pub home_dir: PathBuf,
     pub creds: Credentials,
+    /// 証明書発行用パスワード from the registration notice.
+    pub issuance_password: String,
 }
 
 pub struct World {
@@ -113,6 +115,7 @@ pub async fn world(backend: Backend) -> World {
             .await
             .expect("change pw");
         let home_dir = dir.path().join("clients").join(number);
+        let issuance_password = notice.issuance_password.clone().expect("issuance password");
         let (home, mut ks) = Home::create(
             &home_dir,
             &server.relay_url,
@@ -127,7 +130,7 @@ pub async fn world(backend: Backend) -> World {
             &EnrollInput {
                 office: number.parse().unwrap(),
                 kj_id: kj_id.clone(),
-                issuance_password: notice.issuance_password.clone().expect("issuance password"),
+                issuance_password: issuance_password.clone(),
                 cert_type: renkei_client::pki::CertType::Careplan,
                 device_label: format!("test-{number}"),
             },
@@ -163,6 +166,7 @@ pub async fn world(backend: Backend) -> World {
             name,
             home_dir,
             creds,
+            issuance_password,
         });
     }
     let provider = offices.pop().unwrap();

@@ -491,7 +491,11 @@ pub async fn pg_stores(n: usize) -> Vec<Arc<dyn Store>> {
                     Ok(())
                 })
             })
-            .connect(&url)
+            .connect_with(
+                <sqlx::postgres::PgConnectOptions as std::str::FromStr>::from_str(&url)
+                    .unwrap()
+                    .application_name(&schema),
+            )
             .await
             .unwrap();
         out.push(Arc::new(

@@ -1,0 +1,377 @@
+//! `renkei client …` end to end: the two offices of an in-process `renkei demo` exchange a real
+//! batch (予定 out, 実績 back) through the CLI, on the demo's client homes, with `--json`
+//! output, the receipt chain, evidence export and `renkei verify`.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use renkei_format::{sample_unit, FileKind};
+use renkei_ids::{OfficeNumber, ServiceKindCode};
+use serde_json::Value;
+
+struct Office {
+    home: PathBuf,
+    number: String,
+    kind: String,
+}
+
+impl Office {
+    async fn run(&self, args: &[&str]) -> Output {
+        let mut full = vec![
+            "client".to_owned(),
+            "--home".into(),
+            self.home.display().to_string(),
+            "--passphrase-file".into(),
+            self.home.join("demo-passphrase").display().to_string(),
+        ];
+        full.extend(args.iter().map(|s| s.to_string()));
+        renkei(&full).await
+    }
+
+    async fn json(&self, args: &[&str]) -> Value {
+        let mut a = vec!["--json"];
+        a.extend_from_slice(args);
+        let out = self.run(&a).await;
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", String::from_utf8_lossy(&out.stdout)))
+    }
+
+    fn party(&self) -> (OfficeNumber, ServiceKindCode) {
+        (self.number.parse().unwrap(), self.kind.parse().unwrap())
+    }
+}
+
+async fn renkei(args: &[String]) -> Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_renkei"))
+        .args(args)
+        .env_remove("RENKEI_PASSPHRASE")
+        .output()
+        .await
+        .expect("run renkei")
+}
+
+fn write_unit(
+    dir: &Path,
+    kind: FileKind,
+    from: &Office,
+    to: &Office,
+    seq: &str,
+) -> Vec<(String, Vec<u8>)> {
+    std::fs::create_dir_all(dir).unwrap();
+    sample_unit(
+        kind,
+        "202505".parse().unwrap(),
+        &from.party(),
+        &to.party(),
+        &seq.parse().unwrap(),
+    )
+    .unwrap()
+    .into_iter()
+    .map(|(n, b)| {
+        std::fs::write(dir.join(n.to_string()), &b).unwrap();
+        (n.to_string(), b)
+    })
+    .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_demo_offices_exchange_through_the_cli() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let tmp = tempfile::tempdir().unwrap();
+    let demo =
+        renkei_server::demo::start_demo(&tmp.path().join("demo"), "127.0.0.1:0".parse().unwrap())
+            .await
+            .expect("demo starts");
+    let office = |i: usize| Office {
+        home: PathBuf::from(&demo.file.offices[i].client_home),
+        number: demo.file.offices[i].office_number.clone(),
+        kind: demo.file.offices[i].kind.clone(),
+    };
+    let (cm, provider) = (office(0), office(1));
+
+    // 予定 out: a folder holding one 送信単位 (第6表 + 第7表 + 利用者補足情報).
+    let export = tmp.path().join("export");
+    let plan = write_unit(&export, FileKind::Upplan, &cm, &provider, "20250425090000");
+    let sent = cm
+        .json(&["send", "--to", &provider.number, export.to_str().unwrap()])
+        .await;
+    assert_eq!(sent["sends"][0]["state"], "stored", "{sent}");
+    let send_num = sent["sends"][0]["id"].as_i64().unwrap();
+    let send_id = send_num.to_string();
+
+    let inbox = provider.json(&["inbox"]).await;
+    assert_eq!(inbox.as_array().unwrap().len(), 1, "{inbox}");
+    assert_eq!(inbox[0]["unread"], true);
+    assert_eq!(inbox[0]["sender_name"], demo.file.offices[0].name.as_str());
+
+    let import = tmp.path().join("provider-import");
+    let fetched = provider
+        .json(&["fetch", "--out", import.to_str().unwrap()])
+        .await;
+    assert_eq!(fetched[0]["state"], "imported", "{fetched}");
+    for (name, bytes) in &plan {
+        assert_eq!(&std::fs::read(import.join(name)).unwrap(), bytes);
+    }
+
+    // 実績 back.
+    let results_dir = tmp.path().join("results");
+    let results = write_unit(
+        &results_dir,
+        FileKind::Upjsk,
+        &provider,
+        &cm,
+        "20250601100000",
+    );
+    let files: Vec<String> = results
+        .iter()
+        .map(|(n, _)| results_dir.join(n).display().to_string())
+        .collect();
+    let mut args = vec!["send", "--to", cm.number.as_str()];
+    args.extend(files.iter().map(String::as_str));
+    let back = provider.json(&args).await;
+    assert_eq!(back["sends"][0]["state"], "stored");
+    let cm_import = tmp.path().join("cm-import");
+    let fetched = cm
+        .json(&["fetch", "--out", cm_import.to_str().unwrap()])
+        .await;
+    assert_eq!(fetched[0]["state"], "imported");
+
+    // The receipt chain of the first send, and its certificate verified offline.
+    let history = cm.json(&["history", "--refresh"]).await;
+    let first = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["send"]["id"].as_i64() == Some(send_num))
+        .unwrap();
+    let events: Vec<&str> = first["receipts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["receipt"]["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(events, ["stored", "downloaded", "imported"]);
+    let ev = tmp.path().join("evidence");
+    let written = cm
+        .json(&[
+            "export-evidence",
+            "--send",
+            &send_id,
+            "--out",
+            ev.to_str().unwrap(),
+        ])
+        .await;
+    let json_file = written
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .find(|p| p.ends_with(".json"))
+        .unwrap()
+        .to_owned();
+    let verify = renkei(&[
+        "verify".into(),
+        json_file,
+        "--ca".into(),
+        demo.file.ca_cert.clone(),
+    ])
+    .await;
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+
+    // Favourites, directory and the (empty) outbox.
+    let favs = cm.json(&["favourites", "--add", &provider.number]).await;
+    assert_eq!(favs[0]["office"], provider.number.as_str());
+    let found = cm
+        .json(&["directory", "search", "--number", &provider.number])
+        .await;
+    assert_eq!(found[0]["enrolled"], true);
+    assert_eq!(cm.json(&["outbox"]).await, serde_json::json!([]));
+
+    // Refusals: a wrong passphrase, a file with errors.
+    let wrong = tmp.path().join("wrong");
+    std::fs::write(&wrong, "not the passphrase").unwrap();
+    let out = renkei(&[
+        "client".into(),
+        "--home".into(),
+        cm.home.display().to_string(),
+        "--passphrase-file".into(),
+        wrong.display().to_string(),
+        "inbox".into(),
+    ])
+    .await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("パスフレーズが正しくありません"));
+    let bad_dir = tmp.path().join("bad");
+    let bad = write_unit(&bad_dir, FileKind::Upplan, &cm, &provider, "20250425090500");
+    let (name, bytes) = bad.iter().find(|(n, _)| n.starts_with("UPPLAN")).unwrap();
+    std::fs::write(
+        bad_dir.join(name),
+        String::from_utf8_lossy(bytes).replacen(",\"", ",\"X", 1),
+    )
+    .unwrap();
+    let out = cm
+        .run(&["send", "--to", &provider.number, bad_dir.to_str().unwrap()])
+        .await;
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("送信しませんでした") && err.contains("行目"),
+        "{err}"
+    );
+
+    demo.shutdown().await.unwrap();
+}
+
+/// The watch command picks up a complete unit, sends it once, and moves it to sent/.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_command_sends_once_and_moves_files() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let tmp = tempfile::tempdir().unwrap();
+    let demo =
+        renkei_server::demo::start_demo(&tmp.path().join("demo"), "127.0.0.1:0".parse().unwrap())
+            .await
+            .expect("demo starts");
+    let office = |i: usize| Office {
+        home: PathBuf::from(&demo.file.offices[i].client_home),
+        number: demo.file.offices[i].office_number.clone(),
+        kind: demo.file.offices[i].kind.clone(),
+    };
+    let (cm, provider) = (office(0), office(1));
+    let watch = tmp.path().join("watch");
+    let plan = write_unit(&watch, FileKind::Upplan, &cm, &provider, "20250425090000");
+    let out = cm
+        .run(&[
+            "watch",
+            "--dir",
+            watch.to_str().unwrap(),
+            "--interval",
+            "1",
+            "--scans",
+            "3",
+        ])
+        .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (name, _) in &plan {
+        assert!(watch.join("sent").join(name).exists(), "{name}");
+    }
+    let receipt: Value = serde_json::from_slice(
+        &std::fs::read(watch.join("sent/20250425090000.receipt.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(receipt["result"], "sent");
+    let inbox = provider.json(&["inbox"]).await;
+    assert_eq!(inbox.as_array().unwrap().len(), 1);
+    demo.shutdown().await.unwrap();
+}
+
+/// `init` creates a home (twice is refused); `ui` prints a URL that opens only with its secret.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_and_ui() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = renkei_client::pki::Ca::generate("Test CA").unwrap();
+    let ca_path = tmp.path().join("ca.pem");
+    std::fs::write(&ca_path, ca.ca_cert_pem()).unwrap();
+    let pass = tmp.path().join("pass");
+    std::fs::write(&pass, "a long passphrase\n").unwrap();
+    let home = tmp.path().join("home");
+    let base: Vec<String> = vec![
+        "client".into(),
+        "--home".into(),
+        home.display().to_string(),
+        "--passphrase-file".into(),
+        pass.display().to_string(),
+    ];
+    let with = |more: &[&str]| {
+        let mut v = base.clone();
+        v.extend(more.iter().map(|s| s.to_string()));
+        v
+    };
+    let init = with(&[
+        "init",
+        "--relay-url",
+        "https://127.0.0.1:9",
+        "--portal-url",
+        "http://127.0.0.1:9",
+        "--ca-cert",
+        ca_path.to_str().unwrap(),
+    ]);
+    let out = renkei(&init).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let again = renkei(&init).await;
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("初期設定済み"));
+    // Not enrolled yet: a clear message.
+    let inbox = renkei(&with(&["inbox"])).await;
+    assert!(String::from_utf8_lossy(&inbox.stderr).contains("証明書を発行していません"));
+
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_renkei"))
+        .args(with(&["--json", "ui"]))
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    use tokio::io::AsyncBufReadExt;
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut json = String::new();
+    while let Some(l) = lines.next_line().await.unwrap() {
+        json.push_str(&l);
+        if l.trim() == "}" {
+            break;
+        }
+    }
+    let url = serde_json::from_str::<Value>(&json).unwrap()["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        url.starts_with("http://127.0.0.1:") && url.contains("/?token="),
+        "{url}"
+    );
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let base_url = url.split("/?").next().unwrap().to_owned();
+    assert_eq!(
+        http.get(format!("{base_url}/unlock"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    let r = http.get(&url).send().await.unwrap();
+    let cookie = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let page = http
+        .get(format!("{base_url}/unlock"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("パスフレーズ"));
+    child.kill().await.unwrap();
+}
