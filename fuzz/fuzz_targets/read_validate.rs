@@ -50,7 +50,20 @@ fn main() {
         state ^= state << 17;
         state
     };
-    let specials: [&[u8]; 12] = [b"\"", b",", b"\r\n", b"\n", b"\r", b"\"\"", &[0xF0, 0x40], &[0x81], &[0x80], &[0xEF, 0xBB, 0xBF], b"9999", b"202208"];
+    let specials: [&[u8]; 12] = [
+        b"\"",
+        b",",
+        b"\r\n",
+        b"\n",
+        b"\r",
+        b"\"\"",
+        &[0xF0, 0x40],
+        &[0x81],
+        &[0x80],
+        &[0xEF, 0xBB, 0xBF],
+        b"9999",
+        b"202208",
+    ];
     let deadline = Instant::now() + Duration::from_secs(secs);
     let mut runs: u64 = 0;
     std::panic::set_hook(Box::new(|_| {}));

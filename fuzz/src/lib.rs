@@ -29,6 +29,9 @@ pub fn run(data: &[u8]) {
     if let Ok(doc) = read_file(name, bytes) {
         assert_eq!(doc.csv.to_bytes(), bytes, "unchanged file must round-trip");
         let _ = render_html(&doc);
-        assert!(diff(&doc, &doc).map(|d| d.is_empty()).unwrap_or(false), "a file equals itself");
+        assert!(
+            diff(&doc, &doc).map(|d| d.is_empty()).unwrap_or(false),
+            "a file equals itself"
+        );
     }
 }

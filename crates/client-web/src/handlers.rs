@@ -481,6 +481,8 @@ pub(crate) async fn send_page(State(app): State<Shared>, Query(n): Query<SendQue
                 p.muted { "相手先は「相手先」の画面で探せます。ファイル名に書かれた送信先と同じである必要があります。" }
                 label for="files" { "送るファイル（複数選べます。予定なら第6表・第7表・利用者補足情報をまとめて）" }
                 input #files type="file" name="files" multiple accept=".csv,.CSV,.pdf,.PDF";
+                label for="folder" { "または、フォルダごと選ぶ（介護ソフトの出力フォルダ。標準仕様の名前のファイルだけを送ります）" }
+                input #folder type="file" name="folder" webkitdirectory multiple;
                 label.check { input type="checkbox" name="override" value="1"; "誤りがあっても送る（記録に残ります）" }
                 p { button #send type="submit" { "確認して送る" } }
             }
@@ -516,6 +518,23 @@ pub(crate) async fn send(State(app): State<Shared>, mut form: Multipart) -> Page
         };
         let name = field.name().unwrap_or("").to_owned();
         match name.as_str() {
+            "folder" => {
+                // A folder pick sends paths like "出力/UPPLAN_….CSV": keep the folder's own
+                // files whose names follow the standard; skip sub-folders (sent/, failed/).
+                let path = field.file_name().unwrap_or("").replace('\\', "/");
+                let parts: Vec<&str> = path.split('/').collect();
+                let fname = parts.last().copied().unwrap_or("").to_owned();
+                let bytes = field
+                    .bytes()
+                    .await
+                    .map_err(|e| back_with("/send", "err", &e.to_string()))?;
+                if parts.len() <= 2 && renkei_format::FileName::parse(&fname).is_ok() {
+                    files.push(UnitFile {
+                        name: fname,
+                        bytes: bytes.to_vec(),
+                    });
+                }
+            }
             "files" => {
                 let fname = field
                     .file_name()

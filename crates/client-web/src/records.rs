@@ -219,6 +219,8 @@ fn send_state_ja(s: &str) -> &str {
         "imported" => "相手が取込完了",
         "rejected" => "差し戻し",
         "expired" => "期限切れ",
+        // A received message in the import folder whose acknowledgement is still to be sent.
+        "written" => "取込済み（受領通知の送信待ち）",
         other => other,
     }
 }

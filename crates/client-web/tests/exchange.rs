@@ -209,6 +209,84 @@ async fn tampered_download_is_refused_and_nothing_written() {
         !dir.exists() || std::fs::read_dir(&dir).unwrap().next().is_none(),
         "nothing written"
     );
+    // A damaged download is not the sender's fault: the message is not rejected for good.
+    let status = provider.relay().status(inbox[0].message.id).await.unwrap();
+    assert!(
+        !status.message.state.is_final(),
+        "{:?}",
+        status.message.state
+    );
+}
+
+/// A different file of the same name in the import folder is never replaced: nothing is
+/// written, the message stays waiting, and it imports once the folder is cleared.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_never_overwrites_and_resumes_after_a_lost_ack() {
+    let w = world(Backend::Sqlite).await;
+    let cm = w.cm.open().await;
+    let provider = w.provider.open().await;
+    cm.login(Some(w.cm.creds.clone()), false).await.unwrap();
+    provider
+        .login(Some(w.provider.creds.clone()), false)
+        .await
+        .unwrap();
+    let plan = unit(FileKind::Upplan, &w.cm, &w.provider, "20250425090000");
+    cm.send_files(plan.clone(), "test", false, |_| {})
+        .await
+        .unwrap();
+    let id = provider.inbox(10).await.unwrap()[0].message.id;
+    let dir = w.dir.path().join("import");
+    std::fs::create_dir_all(&dir).unwrap();
+    let theirs = dir.join(&plan[1].name);
+    std::fs::write(&theirs, b"the care software's own file").unwrap();
+    let err = provider.import(id, Some(&dir)).await.unwrap_err();
+    assert!(matches!(err, ClientError::ImportConflict(_)), "{err}");
+    assert_eq!(
+        std::fs::read(&theirs).unwrap(),
+        b"the care software's own file"
+    );
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "nothing else");
+    let status = provider.relay().status(id).await.unwrap();
+    assert!(!status.message.state.is_final(), "not rejected");
+
+    std::fs::remove_file(&theirs).unwrap();
+    let out = provider.import(id, Some(&dir)).await.unwrap();
+    assert_eq!(out.state, "imported");
+    for f in &plan {
+        assert_eq!(std::fs::read(dir.join(&f.name)).unwrap(), f.bytes);
+    }
+
+    // As if the acknowledgement had been lost after writing: importing again only
+    // acknowledges, it does not write the files a second time (the care software took them).
+    let mut record = provider
+        .db()
+        .received(&id.to_string())
+        .await
+        .unwrap()
+        .unwrap();
+    record.state = "written".into();
+    provider.db().record_received(&record).await.unwrap();
+    for f in &plan {
+        std::fs::remove_file(dir.join(&f.name)).unwrap();
+    }
+    let again = provider.import(id, Some(&dir)).await.unwrap();
+    assert_eq!(again.state, "imported");
+    assert_eq!(again.written.len(), plan.len());
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        0,
+        "not written twice"
+    );
+    assert_eq!(
+        provider
+            .db()
+            .received(&id.to_string())
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
+        "imported"
+    );
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
@@ -274,7 +352,8 @@ async fn watch_folder_round_trip() {
     std::fs::create_dir_all(&watch).unwrap();
     let plan = unit(FileKind::Upplan, &w.cm, &w.provider, "20250425090000");
     write_unit(&watch, &plan);
-    let mut scanner = FolderScanner::new();
+    // Files written just now: no quiet time here (the scanner's unit tests cover it).
+    let mut scanner = FolderScanner::with_quiet_time(std::time::Duration::ZERO);
     assert!(
         cm.watch_once(&watch, &mut scanner)
             .await
@@ -291,7 +370,7 @@ async fn watch_folder_round_trip() {
     }
     assert!(watch
         .join("sent")
-        .join("20250425090000.receipt.json")
+        .join(format!("20250425090000_{}.receipt.json", w.provider.number))
         .exists());
 
     // The same content exported again is not sent twice.
@@ -316,7 +395,7 @@ async fn watch_folder_round_trip() {
     assert_eq!(outs[0].result, "failed");
     assert!(watch
         .join("failed")
-        .join("20250425090200.receipt.json")
+        .join(format!("20250425090200_{}.receipt.json", w.provider.number))
         .exists());
     assert_eq!(provider.inbox(10).await.unwrap().len(), 1);
 
@@ -382,4 +461,51 @@ async fn second_device_is_refused() {
             .await,
         Err(ClientError::NotEnrolled)
     ));
+}
+
+/// A watched unit waiting for the relay stays in the folder (not in sent/) and is not taken
+/// for a duplicate on the next pass; it moves to sent/ once the relay stored it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watched_unit_moves_to_sent_only_once_stored() {
+    let w = world(Backend::Sqlite).await;
+    let real_url = w.server.relay_url.clone();
+    let mut home = renkei_client::Home::open(&w.cm.home_dir).unwrap();
+    let dead = format!("https://127.0.0.1:{}", renkei_testkit::free_port());
+    home.update_config(|c| c.relay_url = dead).unwrap();
+    let watch = w.dir.path().join("export");
+    std::fs::create_dir_all(&watch).unwrap();
+    let plan = unit(FileKind::Upplan, &w.cm, &w.provider, "20250425090000");
+    write_unit(&watch, &plan);
+    let mut scanner = FolderScanner::with_quiet_time(std::time::Duration::ZERO);
+    let cm = w.cm.open().await;
+    assert!(cm
+        .watch_once(&watch, &mut scanner)
+        .await
+        .unwrap()
+        .is_empty());
+    for _ in 0..2 {
+        let outs = cm.watch_once(&watch, &mut scanner).await.unwrap();
+        assert_eq!(outs.len(), 1);
+        assert_eq!(outs[0].result, "queued", "{:?}", outs[0]);
+        for f in &plan {
+            assert!(watch.join(&f.name).exists(), "stays until stored");
+        }
+        assert!(!watch.join("sent").exists());
+    }
+    assert_eq!(
+        cm.db().sends(None, 10).await.unwrap().len(),
+        1,
+        "queued once"
+    );
+    drop(cm);
+    home.update_config(|c| c.relay_url = real_url).unwrap();
+    let cm = w.cm.open().await;
+    cm.login(Some(w.cm.creds.clone()), false).await.unwrap();
+    let outs = cm.watch_once(&watch, &mut scanner).await.unwrap();
+    assert_eq!(outs[0].result, "sent", "{:?}", outs[0]);
+    for f in &plan {
+        assert!(watch.join("sent").join(&f.name).exists());
+        assert!(!watch.join(&f.name).exists());
+    }
+    assert_eq!(cm.db().sends(None, 10).await.unwrap().len(), 1, "sent once");
 }

@@ -84,6 +84,10 @@ pub enum ClientError {
     /// A downloaded envelope failed a check: nothing was written.
     #[error("受信したファイルを検証できないため取り込みませんでした（{0}）/ the received file failed verification and was not imported ({0})")]
     Tampered(String),
+    /// A file of a received message would replace a different file already in the import
+    /// folder: nothing was written and the message stays waiting.
+    #[error("取込フォルダに同じ名前の別のファイル {0} があるため取り込みませんでした。確認して移動してから、もう一度取り込んでください / a different file {0} is already in the import folder; nothing was written")]
+    ImportConflict(String),
     /// Sealing or opening an envelope failed for another reason.
     #[error("暗号化・復号に失敗しました（{0}）/ envelope error ({0})")]
     Envelope(String),

@@ -84,6 +84,10 @@ struct Contents {
     device_keys: String,
     office: Option<OfficeNumber>,
     certificate_pem: Option<String>,
+    /// Earlier certificates of the same device keys (renewals), oldest first: messages sealed
+    /// for them while the renewal was under way must still open.
+    #[serde(default)]
+    previous_certificates: Vec<String>,
     credentials: Option<Credentials>,
 }
 
@@ -98,6 +102,7 @@ pub struct Keystore {
     keys: DeviceKeys,
     office: Option<OfficeNumber>,
     certificate_pem: Option<String>,
+    previous_certificates: Vec<String>,
     credentials: Option<Credentials>,
     params: KdfParams,
     salt: [u8; 16],
@@ -145,6 +150,7 @@ impl Keystore {
             keys,
             office: None,
             certificate_pem: None,
+            previous_certificates: Vec::new(),
             credentials: None,
             params,
             salt,
@@ -212,6 +218,7 @@ impl Keystore {
             keys,
             office: contents.office.clone(),
             certificate_pem: contents.certificate_pem.clone(),
+            previous_certificates: contents.previous_certificates.clone(),
             credentials: contents.credentials.clone(),
             params,
             salt,
@@ -230,6 +237,7 @@ impl Keystore {
             device_keys: base64::engine::general_purpose::STANDARD.encode(&self.keys.export()[..]),
             office: self.office.clone(),
             certificate_pem: self.certificate_pem.clone(),
+            previous_certificates: self.previous_certificates.clone(),
             credentials: self.credentials.clone(),
         };
         let plain = Zeroizing::new(
@@ -280,6 +288,7 @@ impl Keystore {
     pub fn replace_keys(&mut self, keys: DeviceKeys) {
         self.keys = keys;
         self.certificate_pem = None;
+        self.previous_certificates.clear();
         self.office = None;
     }
 
@@ -293,10 +302,23 @@ impl Keystore {
         self.certificate_pem.as_deref()
     }
 
-    /// Store the issued certificate.
+    /// Store the issued certificate. A different certificate held before for the same keys
+    /// and office (a renewal) is kept as a previous one.
     pub fn set_certificate(&mut self, office: OfficeNumber, pem: String) {
+        if self.office.as_ref() != Some(&office) {
+            self.previous_certificates.clear();
+        } else if let Some(old) = self.certificate_pem.take() {
+            if old != pem && !self.previous_certificates.contains(&old) {
+                self.previous_certificates.push(old);
+            }
+        }
         self.office = Some(office);
         self.certificate_pem = Some(pem);
+    }
+
+    /// Earlier certificates of these device keys (renewals), oldest first.
+    pub fn previous_certificates(&self) -> &[String] {
+        &self.previous_certificates
     }
 
     /// Remembered credentials, if any.
@@ -353,6 +375,7 @@ mod tests {
         let back = Keystore::open(&path, "correct horse").unwrap();
         assert_eq!(back.device_keys().signing_public_key(), public);
         assert_eq!(back.certificate_pem(), Some("PEM"));
+        assert!(back.previous_certificates().is_empty());
         assert_eq!(back.credentials().unwrap().kj_password, "kj-secret-pw");
         assert!(!format!("{back:?}").contains("secret-pw"));
 
@@ -396,5 +419,23 @@ mod tests {
         ks.save(&path).unwrap();
         assert!(Keystore::open(&path, "old passphrase").is_err());
         assert!(Keystore::open(&path, "new passphrase").is_ok());
+    }
+
+    #[test]
+    fn renewal_keeps_previous_certificates_until_the_keys_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keystore.rks");
+        let office: OfficeNumber = "1310100010".parse().unwrap();
+        let mut ks =
+            Keystore::new(DeviceKeys::generate().unwrap(), "correct horse", fast()).unwrap();
+        ks.set_certificate(office.clone(), "OLD".into());
+        ks.set_certificate(office.clone(), "NEW".into());
+        ks.set_certificate(office.clone(), "NEW".into());
+        ks.save(&path).unwrap();
+        let mut back = Keystore::open(&path, "correct horse").unwrap();
+        assert_eq!(back.certificate_pem(), Some("NEW"));
+        assert_eq!(back.previous_certificates(), ["OLD".to_owned()]);
+        back.replace_keys(DeviceKeys::generate().unwrap());
+        assert!(back.previous_certificates().is_empty());
     }
 }

@@ -24,6 +24,7 @@ pub mod atomic;
 mod error;
 mod home;
 mod keystore;
+mod landing;
 mod state;
 
 pub use error::ClientError;

@@ -82,6 +82,9 @@ pub struct Office {
     pub(crate) db: StateDb,
     pub(crate) relay: RelayClient,
     pub(crate) cert: OfficeCert,
+    /// Serials of every certificate of our device keys (current first, then renewed-away
+    /// ones), lowercase hex: a message sealed for any of them opens.
+    pub(crate) own_serials: Vec<String>,
     pub(crate) names: Mutex<HashMap<String, String>>,
 }
 
@@ -117,7 +120,17 @@ impl Office {
         )?;
         relay.set_credentials(keystore.credentials().cloned());
         let db = StateDb::open(&home.state_db_path()).await?;
+        let mut own_serials = vec![cert.serial_hex().to_ascii_lowercase()];
+        for old in keystore.previous_certificates() {
+            if let Ok(c) = OfficeCert::parse_pem(old) {
+                let s = c.serial_hex().to_ascii_lowercase();
+                if c.office() == cert.office() && !own_serials.contains(&s) {
+                    own_serials.push(s);
+                }
+            }
+        }
         Ok(Office {
+            own_serials,
             home,
             keystore: Mutex::new(keystore),
             keys,

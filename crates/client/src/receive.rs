@@ -1,17 +1,19 @@
 //! Receiving: list the inbox, download, verify, decrypt, validate, write into the import folder
 //! in ファイル連番 order, and acknowledge.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
 use renkei_api::{
-    AckOutcome, AckRequest, ListQuery, MessageId, MessageState, MessageSummary, RejectReason,
+    AckOutcome, AckRequest, CertStatus, ListQuery, MessageId, MessageState, MessageSummary,
+    RejectReason,
 };
+use renkei_envelope::Header;
 use renkei_format::{validate_file, FileName, Severity};
 use renkei_pki::OfficeCert;
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 
-use crate::atomic::write_atomic_mode;
 use crate::office::Office;
 use crate::state::{now_rfc3339, ReceivedRecord, UnitFile};
 use crate::ClientError;
@@ -64,6 +66,42 @@ fn kinds_and_months(files: &[String]) -> (Vec<String>, Vec<String>) {
     (kinds.into_iter().collect(), months.into_iter().collect())
 }
 
+/// Local state of a message written into the import folder whose `imported`
+/// acknowledgement has not reached the relay yet.
+const WRITTEN: &str = "written";
+
+/// Why a message could not be opened.
+enum OpenFailure {
+    /// The envelope itself is bad: reject it (final).
+    Final(String),
+    /// May pass on a later try: leave the message waiting.
+    Retry(ClientError),
+}
+
+impl From<ClientError> for OpenFailure {
+    fn from(e: ClientError) -> Self {
+        OpenFailure::Retry(e)
+    }
+}
+
+/// Revoked serials (lowercase) that count against a message created at `created_at` (Unix
+/// ms): a `superseded` revocation after the message was created does not.
+fn revoked_for(list: &[CertStatus], created_at: i64) -> HashSet<String> {
+    list.iter()
+        .filter(|c| {
+            let superseded = c
+                .revocation_reason
+                .as_deref()
+                .is_some_and(|r| r.eq_ignore_ascii_case("superseded"));
+            let revoked_ms = c
+                .revoked_at
+                .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64);
+            !(superseded && revoked_ms.is_some_and(|r| r > created_at))
+        })
+        .map(|c| c.serial.to_ascii_lowercase())
+        .collect()
+}
+
 fn reason(code: &str, message: String) -> RejectReason {
     RejectReason {
         file: None,
@@ -111,50 +149,108 @@ impl Office {
         &self,
         id: MessageId,
     ) -> Result<(MessageSummary, Vec<UnitFile>), ClientError> {
+        match self.open_checked(id).await {
+            Ok((summary, _, files)) => Ok((summary, files)),
+            Err(OpenFailure::Final(why)) => Err(ClientError::Tampered(why)),
+            Err(OpenFailure::Retry(e)) => Err(e),
+        }
+    }
+
+    /// Download and open a message, telling failures that prove the envelope bad (the sender
+    /// must send again: [`OpenFailure::Final`]) from those that may pass on a later try
+    /// (network, a damaged download, a certificate the directory does not offer yet).
+    async fn open_checked(
+        &self,
+        id: MessageId,
+    ) -> Result<(MessageSummary, Header, Vec<UnitFile>), OpenFailure> {
         let status = self.relay.status(id).await?;
         let bytes = self.relay.download(id).await?;
-        let env = renkei_envelope::Envelope::parse(&bytes)
-            .map_err(|e| ClientError::Tampered(e.to_string()))?;
-        if env.digest_hex() != status.message.digest {
-            return Err(ClientError::Tampered(
+        // The relay recorded the digest when the sender uploaded: a difference is damage on
+        // the way (or a relay fault), not the sender's doing, so it stays retryable.
+        if !hex::encode(Sha256::digest(&bytes)).eq_ignore_ascii_case(&status.message.digest) {
+            return Err(OpenFailure::Retry(ClientError::Tampered(
                 "ハッシュ値が受領証と一致しません / digest differs from the receipt".into(),
-            ));
+            )));
         }
-        let sender = env.header().sender.clone();
-        let entry = self.relay.office(&sender).await?;
-        let cert_info = entry.certificate.ok_or_else(|| {
-            ClientError::Tampered(
-                "送信元の証明書が見つかりません / sender certificate not found".into(),
-            )
-        })?;
-        let sender_cert = OfficeCert::parse_pem(&cert_info.pem)?;
-        let revoked = self.revoked().await?;
-        let serials = vec![self.cert.serial_hex().to_owned()];
+        let env = renkei_envelope::Envelope::parse(&bytes)
+            .map_err(|e| OpenFailure::Final(e.to_string()))?;
+        let header = env.header().clone();
+        if &header.recipient != self.office() {
+            return Err(OpenFailure::Final(format!(
+                "当事業所宛てではありません（宛先 {}）/ not addressed to us ({})",
+                header.recipient, header.recipient
+            )));
+        }
+        let sender_cert = self.sender_cert(&header).await?;
+        let created_at = header
+            .created_at_millis()
+            .map_err(|e| OpenFailure::Final(e.to_string()))?;
+        let revoked = self.revocations_at(created_at).await?;
         let opened = renkei_envelope::open(
             &bytes,
             &self.keys,
             &renkei_envelope::OpenInput {
                 my_office: self.office(),
-                my_cert_serials: &serials,
+                my_cert_serials: &self.own_serials,
                 sender_cert: &sender_cert,
                 ca_cert_pem: self.home.ca_pem(),
                 now: renkei_pki::now_millis(),
                 is_revoked: &|s: &str| revoked.contains(&s.to_ascii_lowercase()),
             },
         )
-        .map_err(|e| ClientError::Tampered(e.to_string()))?;
+        .map_err(|e| {
+            use renkei_envelope::EnvelopeError as E;
+            match e {
+                E::Malformed(_) | E::BadSignature | E::DecryptionFailed | E::BundleMismatch(_) => {
+                    OpenFailure::Final(e.to_string())
+                }
+                // Certificate status, a serial of ours this device does not know: retryable.
+                other => OpenFailure::Retry(ClientError::Tampered(other.to_string())),
+            }
+        })?;
         let files = opened
             .files
             .into_iter()
             .map(|(name, bytes)| UnitFile { name, bytes })
             .collect();
-        Ok((status.message, files))
+        Ok((status.message, opened.header, files))
+    }
+
+    /// The sender certificate the header names. The relay directory offers the current
+    /// certificate of an office; it is used only when its serial is the header's (a message
+    /// sealed before a renewal waits until the relay can name the older certificate).
+    async fn sender_cert(&self, header: &Header) -> Result<OfficeCert, OpenFailure> {
+        let entry = self.relay.office(&header.sender).await?;
+        let not_found = || {
+            OpenFailure::Retry(ClientError::Tampered(format!(
+                "送信元の証明書（シリアル {}）が見つかりません / sender certificate {} not found",
+                header.sender_cert_serial, header.sender_cert_serial
+            )))
+        };
+        let info = entry.certificate.ok_or_else(not_found)?;
+        if !info.serial.eq_ignore_ascii_case(&header.sender_cert_serial) {
+            return Err(not_found());
+        }
+        OfficeCert::parse_pem(&info.pem).map_err(|e| OpenFailure::Retry(e.into()))
+    }
+
+    /// Serials to treat as revoked for a message created at `created_at` (Unix ms): a
+    /// certificate revoked as `superseded` (renewal, 端末変更) still counts for messages
+    /// created before its revocation.
+    async fn revocations_at(&self, created_at: i64) -> Result<HashSet<String>, ClientError> {
+        let list = self.relay.revocations().await?;
+        Ok(revoked_for(&list.revoked, created_at))
     }
 
     /// Import one message: download, verify, decrypt, validate, write atomically into `dir`
-    /// (default: the configured import folder), acknowledge `imported`. A message that fails
-    /// verification or validation is acknowledged `rejected` with reasons and nothing is
-    /// written.
+    /// (default: the configured import folder), acknowledge `imported`.
+    ///
+    /// A message that proves bad (signature, decryption, contents, file names that do not
+    /// match the envelope, validation errors) is acknowledged `rejected` with reasons and
+    /// nothing is written. Anything that may pass later (network, a damaged download, an
+    /// unknown certificate, a different file of the same name in the folder) is returned as
+    /// an error and the message stays waiting. A message written before whose
+    /// acknowledgement failed is not written again: only the acknowledgement is retried.
     pub async fn import(
         &self,
         id: MessageId,
@@ -163,9 +259,12 @@ impl Office {
         let dir = dir
             .map(Path::to_path_buf)
             .unwrap_or_else(|| self.home.import_dir());
-        let (summary, files) = match self.open_message(id).await {
+        if let Some(done) = self.resume_ack(id).await? {
+            return Ok(done);
+        }
+        let (summary, header, files) = match self.open_checked(id).await {
             Ok(v) => v,
-            Err(ClientError::Tampered(why)) => {
+            Err(OpenFailure::Final(why)) => {
                 let reasons = vec![reason(
                     "verification_failed",
                     format!("受信側の検証に失敗しました: {why}"),
@@ -173,45 +272,43 @@ impl Office {
                 let _ = self.reject(id, reasons).await;
                 return Err(ClientError::Tampered(why));
             }
-            Err(e) => return Err(e),
+            Err(OpenFailure::Retry(e)) => return Err(e),
         };
-        let mut reasons = Vec::new();
-        for f in &files {
-            let report = validate_file(&f.name, &f.bytes);
-            for finding in report
-                .findings
-                .iter()
-                .filter(|f| f.severity == Severity::Error)
-            {
-                reasons.push(RejectReason {
-                    file: Some(finding.file.clone()),
-                    line: finding.line,
-                    item: finding
-                        .item
-                        .as_ref()
-                        .map(|i| format!("No.{} {}", i.no, i.name)),
-                    code: finding.code.as_str().to_owned(),
-                    message: Some(format!("{} / {}", finding.ja, finding.en)),
-                });
+        let mut reasons =
+            crate::landing::check_names(&files, &header.sender, self.office(), &header.file_seq);
+        if reasons.is_empty() {
+            for f in &files {
+                let report = validate_file(&f.name, &f.bytes);
+                for finding in report
+                    .findings
+                    .iter()
+                    .filter(|f| f.severity == Severity::Error)
+                {
+                    reasons.push(RejectReason {
+                        file: Some(finding.file.clone()),
+                        line: finding.line,
+                        item: finding
+                            .item
+                            .as_ref()
+                            .map(|i| format!("No.{} {}", i.no, i.name)),
+                        code: finding.code.as_str().to_owned(),
+                        message: Some(format!("{} / {}", finding.ja, finding.en)),
+                    });
+                }
             }
         }
         if !reasons.is_empty() {
             return self.reject(id, reasons).await;
         }
-        let mut written = Vec::new();
-        for f in &files {
-            let path = dir.join(&f.name);
-            write_atomic_mode(&path, &f.bytes, 0o644)?;
-            written.push(path);
-        }
+        let written = crate::landing::land_unit(&dir, &files)?;
         let (kinds, months) = kinds_and_months(&summary.files);
-        let record = ReceivedRecord {
+        let mut record = ReceivedRecord {
             message_id: id.to_string(),
             sender: summary.sender.to_string(),
             file_seq: summary.file_seq.to_string(),
-            files: summary.files.clone(),
+            files: files.iter().map(|f| f.name.clone()).collect(),
             digest: summary.digest.clone(),
-            state: "imported".into(),
+            state: WRITTEN.into(),
             kinds: kinds.join(" "),
             months: months.join(" "),
             clients: crate::units::clients_in(&files),
@@ -220,6 +317,21 @@ impl Office {
             at: now_rfc3339(),
         };
         self.db.record_received(&record).await?;
+        self.ack_imported(id).await?;
+        record.state = "imported".into();
+        record.at = now_rfc3339();
+        self.db.record_received(&record).await?;
+        Ok(ImportOutcome {
+            message_id: id.to_string(),
+            sender: summary.sender.to_string(),
+            file_seq: summary.file_seq.to_string(),
+            state: "imported".into(),
+            written,
+            reasons: Vec::new(),
+        })
+    }
+
+    async fn ack_imported(&self, id: MessageId) -> Result<(), ClientError> {
         let ack = self
             .relay
             .ack(
@@ -230,15 +342,37 @@ impl Office {
                 },
             )
             .await?;
-        self.store_receipt(&ack.receipt).await?;
-        Ok(ImportOutcome {
-            message_id: id.to_string(),
-            sender: summary.sender.to_string(),
-            file_seq: summary.file_seq.to_string(),
+        self.store_receipt(&ack.receipt).await
+    }
+
+    /// A message this device wrote into the import folder but could not acknowledge: retry
+    /// only the acknowledgement (the care software may have taken the files already).
+    async fn resume_ack(&self, id: MessageId) -> Result<Option<ImportOutcome>, ClientError> {
+        let Some(mut record) = self.db.received(&id.to_string()).await? else {
+            return Ok(None);
+        };
+        if record.state != WRITTEN {
+            return Ok(None);
+        }
+        let status = self.relay.status(id).await?;
+        if !status.message.digest.eq_ignore_ascii_case(&record.digest) {
+            return Ok(None);
+        }
+        if !status.message.state.is_final() {
+            self.ack_imported(id).await?;
+        }
+        record.state = "imported".into();
+        record.at = now_rfc3339();
+        self.db.record_received(&record).await?;
+        let dir = PathBuf::from(record.written_to.clone().unwrap_or_default());
+        Ok(Some(ImportOutcome {
+            message_id: record.message_id.clone(),
+            sender: record.sender.clone(),
+            file_seq: record.file_seq.clone(),
             state: "imported".into(),
-            written,
+            written: record.files.iter().map(|f| dir.join(f)).collect(),
             reasons: Vec::new(),
-        })
+        }))
     }
 
     /// Refuse a message (差し戻し) with reasons. A message nobody downloaded yet is downloaded
@@ -363,5 +497,39 @@ impl Office {
                 s
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::OffsetDateTime;
+
+    fn revoked(serial: &str, at_ms: i64, reason: &str) -> CertStatus {
+        CertStatus {
+            serial: serial.into(),
+            office: None,
+            status: "revoked".into(),
+            not_after: OffsetDateTime::from_unix_timestamp(4_000_000_000).unwrap(),
+            revoked_at: Some(
+                OffsetDateTime::from_unix_timestamp_nanos(i128::from(at_ms) * 1_000_000).unwrap(),
+            ),
+            revocation_reason: Some(reason.into()),
+        }
+    }
+
+    #[test]
+    fn superseded_certificates_still_count_for_earlier_messages() {
+        let list = [
+            revoked("AA01", 2_000_000, "superseded"),
+            revoked("bb02", 2_000_000, "keyCompromise"),
+        ];
+        // Created before the renewal: the superseded one is not held against it.
+        let before = revoked_for(&list, 1_000_000);
+        assert!(!before.contains("aa01"));
+        assert!(before.contains("bb02"));
+        // Created after: both count.
+        let after = revoked_for(&list, 3_000_000);
+        assert!(after.contains("aa01") && after.contains("bb02"));
     }
 }

@@ -381,14 +381,16 @@ impl StateDb {
         Ok(())
     }
 
-    /// A send of the same content to the same recipient that did not fail, if any.
+    /// A send of the same content to the same recipient that is still under way or arrived,
+    /// if any: sends that failed, were rejected (差し戻し) or expired do not count, so the
+    /// same content can be sent again.
     pub async fn find_same_content(
         &self,
         recipient: &str,
         content_sha256: &str,
     ) -> Result<Option<SendRecord>, ClientError> {
         let row = sqlx::query(&format!(
-            "SELECT {SEND_COLS} FROM sends WHERE recipient = ? AND content_sha256 = ? AND state <> 'failed' ORDER BY id LIMIT 1"
+            "SELECT {SEND_COLS} FROM sends WHERE recipient = ? AND content_sha256 = ? AND state NOT IN ('failed', 'rejected', 'expired') ORDER BY id LIMIT 1"
         ))
         .bind(recipient)
         .bind(content_sha256)
@@ -662,6 +664,23 @@ mod tests {
                 .is_none(),
             "failed sends may be retried"
         );
+        // A send the recipient rejected (差し戻し) or that expired may be sent again too.
+        for state in ["rejected", "expired"] {
+            db.set_send_state("m0", state).await.unwrap();
+            assert!(
+                db.find_same_content("0300000005", "h0")
+                    .await
+                    .unwrap()
+                    .is_none(),
+                "{state} sends may be sent again"
+            );
+        }
+        db.set_send_state("m0", "imported").await.unwrap();
+        assert!(db
+            .find_same_content("0300000005", "h0")
+            .await
+            .unwrap()
+            .is_some());
         assert!(db
             .find_same_content("0300000013", "h0")
             .await

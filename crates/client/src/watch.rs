@@ -1,14 +1,18 @@
 //! Watch folders: the care software exports into a folder; each complete 送信単位 is sent to
-//! the office named in its file names, then moved to `sent/` or `failed/` with a small receipt
-//! file beside it.
+//! the office named in its file names, then moved to `sent/` once the relay stored it (or
+//! `failed/` when it was refused) with a small receipt file
+//! `<連番>_<送信先>.receipt.json` beside it. A unit waiting for the relay stays where it is
+//! and is reported `queued` on every pass until it is stored or refused.
 //!
-//! A file is picked up only when its size and modification time were the same on two scans
-//! in a row and its name parses; a unit only when every file of it is stable. The same
-//! content is never sent twice to the same office (the content hash is kept in the history).
+//! A file is picked up only when its name parses, its size and modification time were the
+//! same on two scans in a row and it was last modified at least the quiet time
+//! ([`DEFAULT_QUIET`]) ago; a unit only when every file of it is stable. The same content is
+//! never sent twice to the same office (the content hash is kept in the history) unless the
+//! earlier send failed, was rejected or expired.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use renkei_format::FileName;
 use serde::Serialize;
@@ -23,6 +27,8 @@ use crate::ClientError;
 pub const SENT_DIR: &str = "sent";
 /// Sub-folder for units refused (validation errors, unknown recipient …).
 pub const FAILED_DIR: &str = "failed";
+/// How long a file must be left alone before it is picked up.
+pub const DEFAULT_QUIET: Duration = Duration::from_secs(2);
 
 /// What a scan saw of one file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,9 +38,16 @@ struct Seen {
 }
 
 /// Remembers sizes between scans (one per watched folder).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct FolderScanner {
     last: HashMap<PathBuf, Seen>,
+    quiet: Duration,
+}
+
+impl Default for FolderScanner {
+    fn default() -> Self {
+        Self::with_quiet_time(DEFAULT_QUIET)
+    }
 }
 
 /// A unit whose files are complete and stable.
@@ -42,6 +55,8 @@ pub struct FolderScanner {
 pub struct StableUnit {
     /// ファイル連番.
     pub seq: String,
+    /// 送信先の事業所番号 from the names.
+    pub recipient: String,
     /// Paths, in name order.
     pub paths: Vec<PathBuf>,
 }
@@ -52,11 +67,21 @@ impl FolderScanner {
         Self::default()
     }
 
+    /// A scanner that also requires files to be untouched for `quiet` (a care software that
+    /// writes a file in several bursts may leave it unchanged between two scans).
+    pub fn with_quiet_time(quiet: Duration) -> Self {
+        Self {
+            last: HashMap::new(),
+            quiet,
+        }
+    }
+
     /// Scan `dir` (top level only; `sent/`, `failed/` and dot files are ignored) and return
     /// units whose files were unchanged since the previous scan. Files whose names do not
     /// parse are ignored (they may be the care software's temporary files).
     pub fn scan(&mut self, dir: &Path) -> Result<Vec<StableUnit>, ClientError> {
         let mut now = HashMap::new();
+        let clock = SystemTime::now();
         let entries = std::fs::read_dir(dir).map_err(|e| ClientError::io(dir, e))?;
         for entry in entries {
             let entry = entry.map_err(|e| ClientError::io(dir, e))?;
@@ -85,7 +110,11 @@ impl FolderScanner {
             let Ok(parsed) = FileName::parse(&name) else {
                 continue;
             };
-            let stable = self.last.get(path) == Some(seen);
+            let quiet = seen
+                .modified
+                .and_then(|m| clock.duration_since(m).ok())
+                .is_some_and(|age| age >= self.quiet);
+            let stable = quiet && self.last.get(path) == Some(seen);
             groups
                 .entry((
                     parsed.seq.to_string(),
@@ -97,11 +126,12 @@ impl FolderScanner {
         }
         self.last = now;
         let mut out = Vec::new();
-        for ((seq, _, _), mut files) in groups {
+        for ((seq, _, recipient), mut files) in groups {
             if files.iter().all(|(_, stable)| *stable) {
                 files.sort();
                 out.push(StableUnit {
                     seq,
+                    recipient,
                     paths: files.into_iter().map(|(p, _)| p).collect(),
                 });
             }
@@ -117,10 +147,17 @@ pub struct WatchOutcome {
     pub seq: String,
     /// File names.
     pub files: Vec<String>,
-    /// `sent`, `queued` (relay unreachable: it goes out later), `duplicate` or `failed`.
+    /// `sent`, `queued` (relay unreachable: the files stay and go out later), `duplicate` or
+    /// `failed`.
     pub result: String,
     /// Details (message id, reason).
     pub detail: String,
+}
+
+/// The receipt file of a unit: by 連番 and 送信先 (one export may address several offices
+/// with the same 連番).
+pub fn receipt_name(seq: &str, recipient: &str) -> String {
+    format!("{seq}_{recipient}.receipt.json")
 }
 
 fn receipt_text(o: &WatchOutcome) -> String {
@@ -128,8 +165,9 @@ fn receipt_text(o: &WatchOutcome) -> String {
 }
 
 impl Office {
-    /// One pass over the watched folder: send the stable units, move them to `sent/` or
-    /// `failed/` with a `<seq>.receipt.json` beside them.
+    /// One pass over the watched folder: send the stable units, move them to `sent/` (stored
+    /// by the relay, or sent before) or `failed/` (refused) with a
+    /// `<seq>_<recipient>.receipt.json` beside them; units still waiting for the relay stay.
     pub async fn watch_once(
         &self,
         dir: &Path,
@@ -149,8 +187,17 @@ impl Office {
             let names: Vec<String> = files.iter().map(|f| f.name.clone()).collect();
             let outcome = self.watch_send(files).await;
             let (folder, result, detail) = match outcome {
-                Ok((r, d)) => (if r == "failed" { FAILED_DIR } else { SENT_DIR }, r, d),
-                Err(e) => (FAILED_DIR, "failed".to_owned(), e.to_string()),
+                Ok((r, d)) => (
+                    match r.as_str() {
+                        "failed" => Some(FAILED_DIR),
+                        "queued" => None,
+                        _ => Some(SENT_DIR),
+                    },
+                    r,
+                    d,
+                ),
+                Err(e) if e.is_unreachable() => (None, "queued".to_owned(), e.to_string()),
+                Err(e) => (Some(FAILED_DIR), "failed".to_owned(), e.to_string()),
             };
             let o = WatchOutcome {
                 seq: unit.seq.clone(),
@@ -158,17 +205,19 @@ impl Office {
                 result,
                 detail,
             };
-            let target = dir.join(folder);
-            for p in &unit.paths {
-                if let Some(name) = p.file_name() {
-                    move_file(p, &target.join(name))?;
+            if let Some(folder) = folder {
+                let target = dir.join(folder);
+                for p in &unit.paths {
+                    if let Some(name) = p.file_name() {
+                        move_file(p, &target.join(name))?;
+                    }
                 }
+                write_atomic_mode(
+                    &target.join(receipt_name(&unit.seq, &unit.recipient)),
+                    receipt_text(&o).as_bytes(),
+                    0o644,
+                )?;
             }
-            write_atomic_mode(
-                &target.join(format!("{}.receipt.json", unit.seq)),
-                receipt_text(&o).as_bytes(),
-                0o644,
-            )?;
             outcomes.push(o);
         }
         Ok(outcomes)
@@ -185,10 +234,17 @@ impl Office {
         }
         let id = match self.queue_unit(unit, "watch", false, true).await? {
             Queued::Duplicate(prev) => {
-                return Ok((
-                    "duplicate".into(),
-                    format!("同じ内容を送信済みです（履歴 {prev}）/ already sent (history {prev})"),
-                ))
+                let earlier = self.db.send(prev).await?;
+                if earlier.is_some_and(|s| s.message_id.is_some()) {
+                    return Ok((
+                        "duplicate".into(),
+                        format!(
+                            "同じ内容を送信済みです（履歴 {prev}）/ already sent (history {prev})"
+                        ),
+                    ));
+                }
+                // Queued on an earlier pass and not stored yet: try again below.
+                prev
             }
             Queued::New(id) => id,
         };
@@ -208,7 +264,17 @@ impl Office {
                 "queued".into(),
                 format!("送信待ち（接続が戻ると送信します）/ queued: {why}"),
             ),
-            _ => ("queued".into(), "送信待ち / queued".into()),
+            // Not in this flush (another process sent or refused it meanwhile): ask the history.
+            _ => match self.db.send(id).await? {
+                Some(s) if s.message_id.is_some() => (
+                    "sent".into(),
+                    format!("message_id {}", s.message_id.unwrap_or_default()),
+                ),
+                Some(s) if s.state == "failed" => {
+                    ("failed".into(), s.error.unwrap_or_else(|| "failed".into()))
+                }
+                _ => ("queued".into(), "送信待ち / queued".into()),
+            },
         })
     }
 }
@@ -230,7 +296,7 @@ mod tests {
             &"20250425090000".parse().unwrap(),
         )
         .unwrap();
-        let mut scanner = FolderScanner::new();
+        let mut scanner = FolderScanner::with_quiet_time(Duration::ZERO);
         // Two files written; the third is still "being written".
         for (n, b) in &files[..2] {
             std::fs::write(dir.path().join(n.to_string()), b).unwrap();
@@ -255,5 +321,53 @@ mod tests {
         assert_eq!(ready.len(), 1);
         assert_eq!(ready[0].paths.len(), 3);
         assert_eq!(ready[0].seq, "20250425090000");
+        assert_eq!(ready[0].recipient, provider.0.to_string());
+    }
+
+    #[test]
+    fn files_touched_within_the_quiet_time_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cm, provider) = default_parties();
+        let files = sample_unit(
+            FileKind::Upplan,
+            "202505".parse().unwrap(),
+            &cm,
+            &provider,
+            &"20250425090000".parse().unwrap(),
+        )
+        .unwrap();
+        for (n, b) in &files {
+            std::fs::write(dir.path().join(n.to_string()), b).unwrap();
+        }
+        let mut scanner = FolderScanner::with_quiet_time(Duration::from_secs(60));
+        for _ in 0..3 {
+            assert!(
+                scanner.scan(dir.path()).unwrap().is_empty(),
+                "unchanged but written just now"
+            );
+        }
+        // Written a minute and a half ago: stable on the next scan that sees it unchanged.
+        let past = SystemTime::now() - Duration::from_secs(90);
+        for (n, _) in &files {
+            let f = std::fs::File::options()
+                .write(true)
+                .open(dir.path().join(n.to_string()))
+                .unwrap();
+            f.set_modified(past).unwrap();
+        }
+        assert!(scanner.scan(dir.path()).unwrap().is_empty());
+        assert_eq!(scanner.scan(dir.path()).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn receipts_are_named_by_seq_and_recipient() {
+        assert_ne!(
+            receipt_name("20250425090000", "1370000002"),
+            receipt_name("20250425090000", "1370000010")
+        );
+        assert_eq!(
+            receipt_name("20250425090000", "1370000002"),
+            "20250425090000_1370000002.receipt.json"
+        );
     }
 }

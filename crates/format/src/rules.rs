@@ -52,6 +52,8 @@ pub(crate) struct RuleState {
     seen_lines: HashSet<u64, IdBuild>,
     /// Hashes of facts already recorded, so that a repeated key costs no allocation.
     key_hashes: HashSet<u64, IdBuild>,
+    /// The previous record's key hash (records of one user usually follow each other).
+    last_key: u64,
     count_keys: HashMap<u64, ((String, String, String), u64), IdBuild>,
     users: BTreeMap<(String, String), User>,
 }
@@ -211,7 +213,10 @@ pub(crate) fn record(c: &mut Checker<'_>, l: &'static Layout, r: &RecordView<'_>
         _ => get(Role::Month),
     };
     let (insurer, insured) = (get(Role::Insurer), get(Role::Insured));
-    if c.facts.keys.len() < MAX_FACTS && c.rules.key_hashes.insert(hash(&[insurer, insured, key])) {
+    let kh = hash(&[insurer, insured, key]);
+    let new_key = kh != c.rules.last_key && c.rules.key_hashes.insert(kh);
+    c.rules.last_key = kh;
+    if c.facts.keys.len() < MAX_FACTS && new_key {
         c.facts.keys.insert(UserKey {
             insurer: insurer.to_owned(),
             insured: insured.to_owned(),

@@ -38,6 +38,13 @@ pub enum PortalError {
     /// The 証明書発行用パスワード is wrong.
     #[error("証明書発行用パスワードが正しくありません / wrong certificate issuance password")]
     BadIssuancePassword,
+    /// Certificate issuance is locked after repeated wrong 証明書発行用パスワード (the KJ login is
+    /// not affected: the two have separate counters).
+    #[error("証明書発行用パスワードの誤りが続いたため、この事業所の証明書発行を{minutes}分間停止しています。時間をおいてから再度お試しください。パスワードが分からない場合は国保連に再発行を依頼してください / certificate issuance is locked for {minutes} minutes after repeated wrong issuance passwords")]
+    IssuanceLocked {
+        /// Minutes left (rounded up).
+        minutes: i64,
+    },
     /// The office already has as many devices as the policy allows.
     #[error("この事業所番号では既に別の端末（{label}）が登録されています。ポータルの「端末変更」で前の端末を解除してから、もう一度登録してください / another device ({label}) is already registered for this office; release it with 端末変更 on the portal first")]
     DeviceLimit {
@@ -97,6 +104,7 @@ impl PortalError {
             Self::MustChangePassword => "must_change_password",
             Self::PasswordRule { .. } => "password_rule",
             Self::BadIssuancePassword => "bad_issuance_password",
+            Self::IssuanceLocked { .. } => "issuance_locked",
             Self::DeviceLimit { .. } => "device_limit",
             Self::NoValidCertificate => "no_valid_certificate",
             Self::AlreadyApplied => "already_applied",
@@ -115,7 +123,7 @@ impl PortalError {
                 S::BAD_REQUEST
             }
             Self::BadCredentials | Self::BadIssuancePassword => S::UNAUTHORIZED,
-            Self::Locked { .. } => S::TOO_MANY_REQUESTS,
+            Self::Locked { .. } | Self::IssuanceLocked { .. } => S::TOO_MANY_REQUESTS,
             Self::MustChangePassword | Self::NoValidCertificate | Self::RegistryMismatch => {
                 S::FORBIDDEN
             }

@@ -247,8 +247,8 @@ async fn whole_flow(fx: Fixture) {
         assert!(kinds.contains(&k), "{k} missing from {kinds:?}");
     }
 
-    // Lockout after five failures, even with the right password afterwards (a success first
-    // resets the counter, which wrong issuance passwords above also raised).
+    // Lockout after five failures, even with the right password afterwards (wrong issuance
+    // passwords above count on their own counter, not on this one).
     s.kj_login(kj.as_str(), NEW_PASSWORD, now)
         .await
         .expect("login resets the counter");

@@ -23,6 +23,7 @@
 //! ```
 
 mod auth;
+mod commit;
 mod directory;
 mod error;
 mod extract;
@@ -32,11 +33,16 @@ mod openapi;
 mod retention;
 mod tls;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use renkei_blob::BlobStore;
-use renkei_store::{Millis, Store};
+use renkei_pki::{OfficeCert, PkiError};
+use renkei_store::{MessageWrite, MessageWritten, Millis, Store, StoreResult};
+use sha2::{Digest, Sha256};
+
+use crate::commit::GroupCommitter;
 
 pub use auth::{DeviceCert, OfficeSession};
 pub use error::{ApiError, ApiResult};
@@ -142,7 +148,14 @@ struct Inner {
     ca_cert_pem: String,
     config: RelayConfig,
     clock: Clock,
+    /// Started on first use (inside the runtime that serves requests).
+    committer: std::sync::OnceLock<GroupCommitter>,
+    /// Client certificates whose CA signature was verified, by SHA-256 of their DER.
+    verified_certs: std::sync::Mutex<HashMap<[u8; 32], Arc<OfficeCert>>>,
 }
+
+/// Bound of the verified-certificate cache (one entry per device; cleared when full).
+const VERIFIED_CERTS_MAX: usize = 100_000;
 
 impl std::fmt::Debug for RelayState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -189,6 +202,8 @@ impl RelayState {
                 ca_cert_pem,
                 config,
                 clock,
+                committer: std::sync::OnceLock::new(),
+                verified_certs: std::sync::Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -217,6 +232,64 @@ impl RelayState {
     pub fn now(&self) -> Millis {
         (self.inner.clock)()
     }
+
+    /// Parse an office certificate and verify that the CA signed it, remembering the answer:
+    /// that a given DER carries the CA's signature never changes, so each device's certificate
+    /// costs one signature check per node, not one per request. Everything that can change —
+    /// the database record, revocation, validity period, device binding — is still checked on
+    /// every request by the caller.
+    pub(crate) fn verified_office_cert(&self, der: &[u8]) -> Result<Arc<OfficeCert>, PkiError> {
+        let key: [u8; 32] = Sha256::digest(der).into();
+        if let Some(c) = self
+            .inner
+            .verified_certs
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&key).cloned())
+        {
+            return Ok(c);
+        }
+        let cert = OfficeCert::parse_der(der)?;
+        cert.verify_chain(self.ca_cert_pem())?;
+        let cert = Arc::new(cert);
+        if let Ok(mut m) = self.inner.verified_certs.lock() {
+            if m.len() >= VERIFIED_CERTS_MAX {
+                m.clear();
+            }
+            m.insert(key, cert.clone());
+        }
+        Ok(cert)
+    }
+
+    /// Apply one message write durably: through the node's group committer when the store
+    /// gains from batching (SQLite), directly otherwise. Returns after the commit.
+    pub(crate) async fn write(&self, write: MessageWrite) -> StoreResult<MessageWritten> {
+        let inner = &self.inner;
+        if inner.store.prefers_group_commit() {
+            let committer = inner
+                .committer
+                .get_or_init(|| GroupCommitter::start(inner.store.clone(), inner.notary.clone()));
+            match committer.submit(write).await {
+                Ok(done) => return done,
+                // The writer task is gone (its runtime ended): write directly.
+                Err(write) => return single(inner, write).await,
+            }
+        }
+        single(inner, write).await
+    }
+}
+
+async fn single(inner: &Inner, write: MessageWrite) -> StoreResult<MessageWritten> {
+    inner
+        .store
+        .write_batch(std::slice::from_ref(&write), inner.notary.as_ref())
+        .await
+        .pop()
+        .unwrap_or_else(|| {
+            Err(renkei_store::StoreError::Unavailable(
+                "the store answered no write".into(),
+            ))
+        })
 }
 
 /// The `/api/v1` application with its state.

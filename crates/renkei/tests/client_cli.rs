@@ -256,7 +256,7 @@ async fn watch_command_sends_once_and_moves_files() {
             "--interval",
             "1",
             "--scans",
-            "3",
+            "5",
         ])
         .await;
     assert!(
@@ -268,7 +268,12 @@ async fn watch_command_sends_once_and_moves_files() {
         assert!(watch.join("sent").join(name).exists(), "{name}");
     }
     let receipt: Value = serde_json::from_slice(
-        &std::fs::read(watch.join("sent/20250425090000.receipt.json")).unwrap(),
+        &std::fs::read(
+            watch
+                .join("sent")
+                .join(format!("20250425090000_{}.receipt.json", provider.number)),
+        )
+        .unwrap(),
     )
     .unwrap();
     assert_eq!(receipt["result"], "sent");

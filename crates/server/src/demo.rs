@@ -75,9 +75,10 @@ impl RunningDemo {
 }
 
 fn demo_error(what: &str, e: impl std::fmt::Display) -> ServerError {
-    ServerError::Storage(format!(
-        "デモの準備に失敗しました（{what}）/ demo bootstrap failed ({what}): {e}"
-    ))
+    ServerError::Demo {
+        what: what.to_owned(),
+        detail: e.to_string(),
+    }
 }
 
 /// A random password that satisfies the portal's rules (upper, lower, digit, symbol; 16 chars).
@@ -113,13 +114,26 @@ pub fn demo_config(data_dir: &Path, listen: SocketAddr) -> ServerConfig {
 
 /// Start the demo in `data_dir`, with the portal on `listen`.
 pub async fn start_demo(data_dir: &Path, listen: SocketAddr) -> Result<RunningDemo, ServerError> {
+    start_demo_on(data_dir, listen, None).await
+}
+
+/// [`start_demo`] with the metadata in another database (`postgres://…`): what the CLI tests
+/// use to run the same exchange on PostgreSQL.
+pub async fn start_demo_on(
+    data_dir: &Path,
+    listen: SocketAddr,
+    database_url: Option<&str>,
+) -> Result<RunningDemo, ServerError> {
     if !listen.ip().is_loopback() {
-        return Err(ServerError::Storage(format!(
+        return Err(demo_error("listen", format!(
             "デモはこの端末（127.0.0.1）でだけ待ち受けます / the demo listens on loopback only (got {listen})"
         )));
     }
     std::fs::create_dir_all(data_dir).map_err(|e| ServerError::Io(data_dir.to_owned(), e))?;
-    let config = demo_config(data_dir, listen);
+    let mut config = demo_config(data_dir, listen);
+    if let Some(url) = database_url {
+        config.storage.database_url = url.to_owned();
+    }
     let server = start(&config).await?;
     let json_path = data_dir.join("demo.json");
     let previous = DemoFile::load(&json_path).map_err(|e| ServerError::Io(json_path.clone(), e))?;
@@ -286,6 +300,10 @@ pub async fn provision_office(
     keystore
         .save(&home.keystore_path())
         .map_err(|e| demo_error("keystore", e))?;
+    // Daily use is one unlock: the UI asks only for the passphrase.
+    let mut home = home;
+    home.update_config(|c| c.remember_login = true)
+        .map_err(|e| demo_error("client config", e))?;
     Ok(DemoOffice {
         office_number: spec.number.clone(),
         name: spec.name.clone(),

@@ -28,6 +28,20 @@ pub enum ServerError {
     /// The metadata or payload store could not be opened.
     #[error("保存先を開けません / storage: {0}")]
     Storage(String),
+    /// The server could not be assembled (relay key, inconsistent policy).
+    #[error("サーバーを準備できません / cannot set up the server: {0}")]
+    Setup(String),
+    /// The demo could not be set up.
+    #[error("デモの準備に失敗しました（{what}）/ demo bootstrap failed ({what}): {detail}")]
+    Demo {
+        /// The step that failed.
+        what: String,
+        /// Why.
+        detail: String,
+    },
+    /// A server task (listener, retention job) stopped with an error.
+    #[error("サーバーの処理が停止しました / a server task failed: {0}")]
+    Task(String),
     /// A listener could not be bound.
     #[error("{addr} で待ち受けできません / cannot listen on {addr}: {source}")]
     Bind {

@@ -136,7 +136,7 @@ impl RunningServer {
             }
         }
         match first_err {
-            Some(e) => Err(ServerError::Storage(e)),
+            Some(e) => Err(ServerError::Task(e)),
             None => Ok(()),
         }
     }
@@ -146,8 +146,8 @@ impl RunningServer {
         while let Some(res) = self.tasks.join_next().await {
             match res {
                 Ok(Ok(())) => continue,
-                Ok(Err(e)) => return ServerError::Storage(e),
-                Err(e) => return ServerError::Storage(e.to_string()),
+                Ok(Err(e)) => return ServerError::Task(e),
+                Err(e) => return ServerError::Task(e.to_string()),
             }
         }
         std::future::pending().await
@@ -189,7 +189,7 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
 
     let notary = Arc::new(
         EvidenceNotary::new(&keys.receipt_key_pkcs8, &keys.receipt_cert_pem)
-            .map_err(|e| ServerError::Storage(e.to_string()))?,
+            .map_err(|e| ServerError::Setup(format!("relay receipt key: {e}")))?,
     );
     let relay = RelayState::new(
         store.clone(),
@@ -198,7 +198,7 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
         keys.ca.ca_cert_pem().to_owned(),
         relay_config(config),
     )
-    .map_err(|e| ServerError::Storage(format!("relay configuration: {e}")))?;
+    .map_err(|e| ServerError::Setup(format!("relay configuration: {e}")))?;
     let ca_cert_pem = keys.ca.ca_cert_pem().to_owned();
     let ca_cert_path = keys.ca_cert_path.clone();
     let portal = PortalService::new(store, Arc::new(keys.ca), notary, portal_config(config));

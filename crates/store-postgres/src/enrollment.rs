@@ -16,6 +16,7 @@ use sqlx::{FromRow, Postgres, QueryBuilder};
 use crate::{map_err, PgStore};
 
 mod ext;
+mod lockout;
 
 type Db = Postgres;
 
@@ -652,6 +653,89 @@ impl EnrollmentStore for PgStore {
     }
     async fn count_operators(&self) -> StoreResult<u64> {
         ext::count_operators(&self.pool).await
+    }
+    async fn record_kj_login_failure(
+        &self,
+        kj_id: &KjUserId,
+        now: Millis,
+        threshold: u32,
+        lockout_ms: Millis,
+    ) -> StoreResult<(u32, Option<Millis>)> {
+        lockout::record_failure(
+            &self.pool,
+            &lockout::KJ_LOGIN,
+            kj_id.as_str(),
+            now,
+            threshold,
+            lockout_ms,
+        )
+        .await
+    }
+    async fn reset_kj_login_failures(&self, kj_id: &KjUserId) -> StoreResult<()> {
+        lockout::reset(&self.pool, &lockout::KJ_LOGIN, kj_id.as_str()).await
+    }
+    async fn record_personal_user_login_failure(
+        &self,
+        user_id: &PersonalUserId,
+        now: Millis,
+        threshold: u32,
+        lockout_ms: Millis,
+    ) -> StoreResult<(u32, Option<Millis>)> {
+        lockout::record_failure(
+            &self.pool,
+            &lockout::PERSONAL_LOGIN,
+            user_id.as_str(),
+            now,
+            threshold,
+            lockout_ms,
+        )
+        .await
+    }
+    async fn reset_personal_user_login_failures(
+        &self,
+        user_id: &PersonalUserId,
+    ) -> StoreResult<()> {
+        lockout::reset(&self.pool, &lockout::PERSONAL_LOGIN, user_id.as_str()).await
+    }
+    async fn record_operator_login_failure(
+        &self,
+        login: &str,
+        now: Millis,
+        threshold: u32,
+        lockout_ms: Millis,
+    ) -> StoreResult<(u32, Option<Millis>)> {
+        lockout::record_failure(
+            &self.pool,
+            &lockout::OPERATOR_LOGIN,
+            login,
+            now,
+            threshold,
+            lockout_ms,
+        )
+        .await
+    }
+    async fn reset_operator_login_failures(&self, login: &str) -> StoreResult<()> {
+        lockout::reset(&self.pool, &lockout::OPERATOR_LOGIN, login).await
+    }
+    async fn record_issuance_failure(
+        &self,
+        kj_id: &KjUserId,
+        now: Millis,
+        threshold: u32,
+        lockout_ms: Millis,
+    ) -> StoreResult<(u32, Option<Millis>)> {
+        lockout::record_failure(
+            &self.pool,
+            &lockout::ISSUANCE,
+            kj_id.as_str(),
+            now,
+            threshold,
+            lockout_ms,
+        )
+        .await
+    }
+    async fn reset_issuance_failures(&self, kj_id: &KjUserId) -> StoreResult<()> {
+        lockout::reset(&self.pool, &lockout::ISSUANCE, kj_id.as_str()).await
     }
     async fn complete_usage_application(
         &self,

@@ -293,6 +293,26 @@ impl MessagingStore for PgStore {
         Ok(InsertOutcome::Inserted)
     }
 
+    async fn office_enrolled(
+        &self,
+        office: &OfficeNumber,
+        now: Millis,
+    ) -> StoreResult<Option<bool>> {
+        let row = sqlx::query(
+            "SELECT (EXISTS (SELECT 1 FROM certificates c WHERE c.office = o.number \
+             AND c.profile IN ('careplan', 'kaigo') AND c.revoked_at IS NULL AND c.not_before <= $1 \
+             AND c.not_after > $1) AND EXISTS (SELECT 1 FROM usage_applications a WHERE a.office = o.number)) \
+             AS enrolled FROM offices o WHERE o.number = $2",
+        )
+        .bind(now)
+        .bind(office.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        row.map(|r| r.try_get::<bool, _>("enrolled").map_err(map_err))
+            .transpose()
+    }
+
     async fn message(&self, id: &MessageId) -> StoreResult<Option<MessageRecord>> {
         let mut conn = self.pool.acquire().await.map_err(map_err)?;
         fetch_message(&mut conn, id, false).await

@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use renkei_ids::OfficeNumber;
 use renkei_store::{
     AuditDraft, AuditRecord, AuditSealer, InsertOutcome, Mailbox, MessageId, MessageQuery,
-    MessageRecord, MessageState, MessagingStore, Millis, ReceiptRecord, SessionRecord,
-    SessionStage, StoreError, StoreResult, AUDIT_GENESIS_HASH,
+    MessageRecord, MessageState, MessageWrite, MessageWritten, MessagingStore, Millis,
+    ReceiptRecord, SessionRecord, SessionStage, StoreError, StoreResult, AUDIT_GENESIS_HASH,
 };
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
@@ -96,6 +96,12 @@ fn session_from_row(row: &SqliteRow) -> StoreResult<SessionRecord> {
         created_at: row.try_get("created_at").map_err(map_err)?,
         expires_at: row.try_get("expires_at").map_err(map_err)?,
     })
+}
+
+/// The error every write of a batch reports when the batch's transaction could not begin or
+/// commit (nothing of it is durable; the caller may retry).
+fn batch_failed(e: &StoreError) -> StoreError {
+    StoreError::Unavailable(format!("group commit failed: {e}"))
 }
 
 fn to_i64(v: u64, what: &str) -> StoreResult<i64> {
@@ -201,6 +207,174 @@ async fn fetch_message(
     row.as_ref().map(message_from_row).transpose()
 }
 
+type WriteFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = StoreResult<MessageWritten>> + Send + 'a>>;
+
+/// One write of a batch inside a savepoint: its failure undoes only its own changes. (Boxed
+/// with one explicit lifetime: the compiler cannot prove the nested sqlx futures `Send`
+/// otherwise.)
+fn write_one<'a>(
+    conn: &'a mut SqliteConnection,
+    w: &'a MessageWrite,
+    sealer: &'a dyn AuditSealer,
+) -> WriteFuture<'a> {
+    Box::pin(async move {
+        sqlx::query("SAVEPOINT write_one")
+            .execute(&mut *conn)
+            .await
+            .map_err(map_err)?;
+        let r = match w {
+            MessageWrite::Insert {
+                message,
+                receipt,
+                audit,
+            } => insert_in(conn, message, receipt, audit, sealer)
+                .await
+                .map(MessageWritten::Inserted),
+            MessageWrite::Transition {
+                id,
+                from,
+                to,
+                at,
+                reasons,
+                receipt,
+                audit,
+            } => transition_in(
+                conn,
+                id,
+                from,
+                *to,
+                *at,
+                reasons.as_deref(),
+                receipt,
+                audit,
+                sealer,
+            )
+            .await
+            .map(|m| MessageWritten::Transitioned(Box::new(m))),
+        };
+        if r.is_err() {
+            sqlx::query("ROLLBACK TO write_one")
+                .execute(&mut *conn)
+                .await
+                .map_err(map_err)?;
+        }
+        sqlx::query("RELEASE write_one")
+            .execute(&mut *conn)
+            .await
+            .map_err(map_err)?;
+        r
+    })
+}
+
+/// [`MessagingStore::insert_message`] inside the caller's write transaction.
+async fn insert_in(
+    conn: &mut SqliteConnection,
+    m: &MessageRecord,
+    receipt: &ReceiptRecord,
+    audit: &[AuditDraft],
+    sealer: &dyn AuditSealer,
+) -> StoreResult<InsertOutcome> {
+    let existing = sqlx::query(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE sender = ? AND idempotency_key = ?"
+    ))
+    .bind(m.sender.as_str())
+    .bind(&m.idempotency_key)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(map_err)?;
+    if let Some(row) = existing {
+        let prior = message_from_row(&row)?;
+        return if prior.digest == m.digest {
+            Ok(InsertOutcome::Duplicate(Box::new(prior)))
+        } else {
+            Err(StoreError::Conflict(format!(
+                "idempotency key {:?} of {} was used for another digest",
+                m.idempotency_key, m.sender
+            )))
+        };
+    }
+    let files = serde_json::to_string(&m.files).map_err(|e| corrupt("files", e))?;
+    sqlx::query(&format!(
+        "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    ))
+    .bind(m.id.to_string())
+    .bind(m.sender.as_str())
+    .bind(m.recipient.as_str())
+    .bind(&m.idempotency_key)
+    .bind(&m.digest)
+    .bind(to_i64(m.length, "length")?)
+    .bind(m.file_seq.as_str())
+    .bind(files)
+    .bind(&m.sender_cert_serial)
+    .bind(&m.recipient_cert_serial)
+    .bind(&m.blob_key)
+    .bind(m.state.as_str())
+    .bind(m.stored_at)
+    .bind(m.downloaded_at)
+    .bind(m.finished_at)
+    .bind(m.expires_at)
+    .bind(&m.reasons)
+    .execute(&mut *conn)
+    .await
+    .map_err(map_err)?;
+    insert_receipt(conn, receipt).await?;
+    append_audit_in(conn, audit, sealer).await?;
+    Ok(InsertOutcome::Inserted)
+}
+
+/// [`MessagingStore::transition`] inside the caller's write transaction.
+#[allow(clippy::too_many_arguments)]
+async fn transition_in(
+    conn: &mut SqliteConnection,
+    id: &MessageId,
+    from: &[MessageState],
+    to: MessageState,
+    at: Millis,
+    reasons: Option<&str>,
+    receipt: &ReceiptRecord,
+    audit: &[AuditDraft],
+    sealer: &dyn AuditSealer,
+) -> StoreResult<MessageRecord> {
+    let current = fetch_message(conn, id)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("message {id}")))?;
+    if !from.contains(&current.state) {
+        return Err(StoreError::Conflict(format!(
+            "message {id} is {}, not one of {from:?}",
+            current.state
+        )));
+    }
+    let downloaded_at = match to {
+        MessageState::Downloaded => current.downloaded_at.or(Some(at)),
+        _ => current.downloaded_at,
+    };
+    let finished_at = if to.is_final() {
+        Some(at)
+    } else {
+        current.finished_at
+    };
+    let reasons = reasons.map(str::to_owned).or(current.reasons.clone());
+    sqlx::query("UPDATE messages SET state = ?, downloaded_at = ?, finished_at = ?, reasons = ? WHERE id = ?")
+        .bind(to.as_str())
+        .bind(downloaded_at)
+        .bind(finished_at)
+        .bind(&reasons)
+        .bind(id.to_string())
+        .execute(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    insert_receipt(conn, receipt).await?;
+    append_audit_in(conn, audit, sealer).await?;
+    Ok(MessageRecord {
+        state: to,
+        downloaded_at,
+        finished_at,
+        reasons,
+        ..current
+    })
+}
+
 impl SqliteStore {
     async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Sqlite>> {
         self.pool
@@ -220,53 +394,60 @@ impl MessagingStore for SqliteStore {
         sealer: &dyn AuditSealer,
     ) -> StoreResult<InsertOutcome> {
         let mut tx = self.begin_write().await?;
-        let existing = sqlx::query(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE sender = ? AND idempotency_key = ?"
-        ))
-        .bind(m.sender.as_str())
-        .bind(&m.idempotency_key)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        if let Some(row) = existing {
-            let prior = message_from_row(&row)?;
-            return if prior.digest == m.digest {
-                Ok(InsertOutcome::Duplicate(Box::new(prior)))
-            } else {
-                Err(StoreError::Conflict(format!(
-                    "idempotency key {:?} of {} was used for another digest",
-                    m.idempotency_key, m.sender
-                )))
-            };
+        let outcome = insert_in(&mut tx, m, receipt, audit, sealer).await?;
+        if matches!(outcome, InsertOutcome::Inserted) {
+            tx.commit().await.map_err(map_err)?;
         }
-        let files = serde_json::to_string(&m.files).map_err(|e| corrupt("files", e))?;
-        sqlx::query(&format!(
-            "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        ))
-        .bind(m.id.to_string())
-        .bind(m.sender.as_str())
-        .bind(m.recipient.as_str())
-        .bind(&m.idempotency_key)
-        .bind(&m.digest)
-        .bind(to_i64(m.length, "length")?)
-        .bind(m.file_seq.as_str())
-        .bind(files)
-        .bind(&m.sender_cert_serial)
-        .bind(&m.recipient_cert_serial)
-        .bind(&m.blob_key)
-        .bind(m.state.as_str())
-        .bind(m.stored_at)
-        .bind(m.downloaded_at)
-        .bind(m.finished_at)
-        .bind(m.expires_at)
-        .bind(&m.reasons)
-        .execute(&mut *tx)
+        Ok(outcome)
+    }
+
+    async fn write_batch(
+        &self,
+        writes: &[MessageWrite],
+        sealer: &dyn AuditSealer,
+    ) -> Vec<StoreResult<MessageWritten>> {
+        let mut tx = match self.begin_write().await {
+            Ok(tx) => tx,
+            Err(e) => return writes.iter().map(|_| Err(batch_failed(&e))).collect(),
+        };
+        let mut out = Vec::with_capacity(writes.len());
+        for w in writes {
+            out.push(write_one(&mut tx, w, sealer).await);
+        }
+        // One commit, one WAL fsync, for the whole batch; nobody hears "ok" before it.
+        if let Err(e) = tx.commit().await.map_err(map_err) {
+            for r in &mut out {
+                if r.is_ok() {
+                    *r = Err(batch_failed(&e));
+                }
+            }
+        }
+        out
+    }
+
+    fn prefers_group_commit(&self) -> bool {
+        true
+    }
+
+    async fn office_enrolled(
+        &self,
+        office: &OfficeNumber,
+        now: Millis,
+    ) -> StoreResult<Option<bool>> {
+        let row = sqlx::query(
+            "SELECT (EXISTS (SELECT 1 FROM certificates c WHERE c.office = o.number \
+             AND c.profile IN ('careplan', 'kaigo') AND c.revoked_at IS NULL AND c.not_before <= ? \
+             AND c.not_after > ?) AND EXISTS (SELECT 1 FROM usage_applications a WHERE a.office = o.number)) \
+             AS enrolled FROM offices o WHERE o.number = ?",
+        )
+        .bind(now)
+        .bind(now)
+        .bind(office.as_str())
+        .fetch_optional(&self.pool)
         .await
         .map_err(map_err)?;
-        insert_receipt(&mut tx, receipt).await?;
-        append_audit_in(&mut tx, audit, sealer).await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(InsertOutcome::Inserted)
+        row.map(|r| r.try_get::<bool, _>("enrolled").map_err(map_err))
+            .transpose()
     }
 
     async fn message(&self, id: &MessageId) -> StoreResult<Option<MessageRecord>> {
@@ -326,41 +507,8 @@ impl MessagingStore for SqliteStore {
         sealer: &dyn AuditSealer,
     ) -> StoreResult<MessageRecord> {
         let mut tx = self.begin_write().await?;
-        let current = fetch_message(&mut tx, id)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("message {id}")))?;
-        if !from.contains(&current.state) {
-            return Err(StoreError::Conflict(format!(
-                "message {id} is {}, not one of {from:?}",
-                current.state
-            )));
-        }
-        let downloaded_at = match to {
-            MessageState::Downloaded => current.downloaded_at.or(Some(at)),
-            _ => current.downloaded_at,
-        };
-        let finished_at = if to.is_final() {
-            Some(at)
-        } else {
-            current.finished_at
-        };
-        sqlx::query(
-            "UPDATE messages SET state = ?, downloaded_at = ?, finished_at = ?, reasons = COALESCE(?, reasons) \
-             WHERE id = ?",
-        )
-        .bind(to.as_str())
-        .bind(downloaded_at)
-        .bind(finished_at)
-        .bind(reasons)
-        .bind(id.to_string())
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        insert_receipt(&mut tx, receipt).await?;
-        append_audit_in(&mut tx, audit, sealer).await?;
-        let updated = fetch_message(&mut tx, id)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("message {id}")))?;
+        let updated =
+            transition_in(&mut tx, id, from, to, at, reasons, receipt, audit, sealer).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(updated)
     }

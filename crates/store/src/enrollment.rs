@@ -371,6 +371,56 @@ pub trait EnrollmentStore: Send + Sync {
     /// How many operators exist (bootstrap creates the first one).
     async fn count_operators(&self) -> StoreResult<u64>;
 
+    /// Count one failed KJ login in a single atomic statement and return the new count and lock.
+    ///
+    /// The count goes up by one (so parallel failures are never lost); when it reaches
+    /// `threshold` the account is locked until `now + lockout_ms`. A failure while a lock is in
+    /// force is counted but does not extend the lock; the first failure after a lock expired
+    /// starts a new count at 1. NotFound if the account does not exist.
+    async fn record_kj_login_failure(
+        &self,
+        kj_id: &KjUserId,
+        now: Millis,
+        threshold: u32,
+        lockout_ms: Millis,
+    ) -> StoreResult<(u32, Option<Millis>)>;
+    /// A successful KJ login: clear the failure count and the lock. NotFound if no such account.
+    async fn reset_kj_login_failures(&self, kj_id: &KjUserId) -> StoreResult<()>;
+    /// [`record_kj_login_failure`](Self::record_kj_login_failure) for a personal user.
+    async fn record_personal_user_login_failure(
+        &self,
+        user_id: &PersonalUserId,
+        now: Millis,
+        threshold: u32,
+        lockout_ms: Millis,
+    ) -> StoreResult<(u32, Option<Millis>)>;
+    /// Clear a personal user's failure count and lock. NotFound if no such user.
+    async fn reset_personal_user_login_failures(&self, user_id: &PersonalUserId)
+        -> StoreResult<()>;
+    /// [`record_kj_login_failure`](Self::record_kj_login_failure) for an operator.
+    async fn record_operator_login_failure(
+        &self,
+        login: &str,
+        now: Millis,
+        threshold: u32,
+        lockout_ms: Millis,
+    ) -> StoreResult<(u32, Option<Millis>)>;
+    /// Clear an operator's failure count and lock. NotFound if no such operator.
+    async fn reset_operator_login_failures(&self, login: &str) -> StoreResult<()>;
+    /// Count one wrong 証明書発行用パスワード on the account's own issuance counter (separate from
+    /// the login counter, so that issuance guesses never lock the office's login); same rules
+    /// as [`record_kj_login_failure`](Self::record_kj_login_failure).
+    async fn record_issuance_failure(
+        &self,
+        kj_id: &KjUserId,
+        now: Millis,
+        threshold: u32,
+        lockout_ms: Millis,
+    ) -> StoreResult<(u32, Option<Millis>)>;
+    /// A successful issuance: clear the issuance failure count and lock. NotFound if no such
+    /// account. (Re-issuing the 証明書発行用パスワード clears them too.)
+    async fn reset_issuance_failures(&self, kj_id: &KjUserId) -> StoreResult<()>;
+
     /// Complete a 利用申請: the application, its personal user and its license term, all or
     /// nothing.
     async fn complete_usage_application(
@@ -394,7 +444,8 @@ pub trait EnrollmentStore: Send + Sync {
     /// Every term charged to a claim month, by office number then start.
     async fn licenses_for_claim_month(&self, month: YearMonth) -> StoreResult<Vec<LicenseEntry>>;
 
-    /// Replace the 証明書発行用パスワード hash and deliver the sealed notice, in one transaction.
+    /// Replace the 証明書発行用パスワード hash (clearing the issuance failure count and lock) and
+    /// deliver the sealed notice, in one transaction.
     async fn reissue_issuance_password(
         &self,
         kj_id: &KjUserId,

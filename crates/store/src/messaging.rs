@@ -158,6 +158,47 @@ pub enum InsertOutcome {
     Duplicate(Box<MessageRecord>),
 }
 
+/// One write of the message flow, for [`MessagingStore::write_batch`]: the arguments of
+/// [`MessagingStore::insert_message`] or [`MessagingStore::transition`], owned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageWrite {
+    /// [`MessagingStore::insert_message`].
+    Insert {
+        /// The new message.
+        message: Box<MessageRecord>,
+        /// Its `stored` receipt.
+        receipt: ReceiptRecord,
+        /// Its audit entries.
+        audit: Vec<AuditDraft>,
+    },
+    /// [`MessagingStore::transition`].
+    Transition {
+        /// The message.
+        id: MessageId,
+        /// States it may be in.
+        from: Vec<MessageState>,
+        /// The new state.
+        to: MessageState,
+        /// When.
+        at: Millis,
+        /// Rejection reasons as JSON text.
+        reasons: Option<String>,
+        /// The receipt of the new state.
+        receipt: ReceiptRecord,
+        /// Its audit entries.
+        audit: Vec<AuditDraft>,
+    },
+}
+
+/// What one [`MessageWrite`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageWritten {
+    /// Result of an [`MessageWrite::Insert`].
+    Inserted(InsertOutcome),
+    /// The updated message of a [`MessageWrite::Transition`].
+    Transitioned(Box<MessageRecord>),
+}
+
 /// How far a login has got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SessionStage {
@@ -218,6 +259,71 @@ pub trait MessagingStore: Send + Sync {
         audit: &[AuditDraft],
         sealer: &dyn AuditSealer,
     ) -> StoreResult<InsertOutcome>;
+
+    /// Apply several writes, each exactly as its single-call method would (each succeeds or
+    /// fails on its own, in order, and sees the writes before it). A backend may commit them
+    /// together (group commit: one durable commit for the whole batch); a result is returned
+    /// only after the commit that made it durable, so a success still means "durable". A failed
+    /// commit fails every write of the batch that had succeeded.
+    ///
+    /// The default applies them one by one.
+    async fn write_batch(
+        &self,
+        writes: &[MessageWrite],
+        sealer: &dyn AuditSealer,
+    ) -> Vec<StoreResult<MessageWritten>> {
+        let mut out = Vec::with_capacity(writes.len());
+        for w in writes {
+            out.push(match w {
+                MessageWrite::Insert {
+                    message,
+                    receipt,
+                    audit,
+                } => self
+                    .insert_message(message, receipt, audit, sealer)
+                    .await
+                    .map(MessageWritten::Inserted),
+                MessageWrite::Transition {
+                    id,
+                    from,
+                    to,
+                    at,
+                    reasons,
+                    receipt,
+                    audit,
+                } => self
+                    .transition(
+                        id,
+                        from,
+                        *to,
+                        *at,
+                        reasons.as_deref(),
+                        receipt,
+                        audit,
+                        sealer,
+                    )
+                    .await
+                    .map(|m| MessageWritten::Transitioned(Box::new(m))),
+            });
+        }
+        out
+    }
+
+    /// Whether [`write_batch`](Self::write_batch) commits a batch in one transaction, so that a
+    /// caller gains by collecting concurrent writes (SQLite: one writer, one fsync per commit).
+    /// `false` where concurrent transactions already share durable flushes (PostgreSQL).
+    fn prefers_group_commit(&self) -> bool {
+        false
+    }
+
+    /// Whether `office` is registered (`None` if not) and enrolled at `now` — it has a usage
+    /// application and a valid, unrevoked office certificate — exactly as the directory's
+    /// `enrolled` flag; one indexed look-up for the send path.
+    async fn office_enrolled(
+        &self,
+        office: &OfficeNumber,
+        now: Millis,
+    ) -> StoreResult<Option<bool>>;
 
     /// One message.
     async fn message(&self, id: &MessageId) -> StoreResult<Option<MessageRecord>>;

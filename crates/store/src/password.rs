@@ -25,6 +25,42 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
     }
 }
 
+/// At most this many Argon2 computations run at once, so that a burst of logins cannot occupy
+/// every core of a node that also relays files.
+const MAX_CONCURRENT_HASHES: usize = 4;
+
+fn hashing_permits() -> &'static tokio::sync::Semaphore {
+    static PERMITS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    PERMITS.get_or_init(|| tokio::sync::Semaphore::new(MAX_CONCURRENT_HASHES))
+}
+
+/// [`hash_password`] off the async runtime (a blocking thread, bounded concurrency).
+pub async fn hash_password_async(password: &str) -> String {
+    let _permit = hashing_permits()
+        .acquire()
+        .await
+        .expect("the semaphore is never closed");
+    let password = zeroize::Zeroizing::new(password.to_owned());
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .expect("argon2 does not panic")
+}
+
+/// [`verify_password`] off the async runtime (a blocking thread, bounded concurrency).
+pub async fn verify_password_async(password: &str, hash: &str) -> bool {
+    let _permit = hashing_permits()
+        .acquire()
+        .await
+        .expect("the semaphore is never closed");
+    let (password, hash) = (
+        zeroize::Zeroizing::new(password.to_owned()),
+        hash.to_owned(),
+    );
+    tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+        .await
+        .unwrap_or(false)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -36,5 +72,12 @@ mod tests {
         assert!(verify_password("Passw0rd!長い", &h));
         assert!(!verify_password("Passw0rd!", &h));
         assert!(!verify_password("x", "not a hash"));
+    }
+
+    #[tokio::test]
+    async fn async_variants_agree() {
+        let h = hash_password_async("Another-Pass-9").await;
+        assert!(verify_password_async("Another-Pass-9", &h).await);
+        assert!(!verify_password_async("another-pass-9", &h).await);
     }
 }

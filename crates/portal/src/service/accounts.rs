@@ -2,7 +2,9 @@
 //! lockout, and the forced change of a temporary password.
 
 use renkei_ids::{KjUserId, OfficeNumber, ServiceKindCode};
-use renkei_store::password::{hash_password, verify_password};
+use renkei_store::password::{
+    hash_password_async as hash_password, verify_password_async as verify_password,
+};
 use renkei_store::{KjAccount, Millis, Office, Operator, StoreError};
 use serde::{Deserialize, Serialize};
 
@@ -205,7 +207,7 @@ impl PortalService {
         let op = Operator {
             login: login.to_owned(),
             display_name: display_name.to_owned(),
-            password_hash: hash_password(password),
+            password_hash: hash_password(password).await,
             failed_logins: 0,
             locked_until: None,
             disabled: false,
@@ -226,31 +228,37 @@ impl PortalService {
         password: &str,
         now: Millis,
     ) -> Result<OperatorLogin, PortalError> {
-        let Some(mut op) = self.store.operator(login).await? else {
+        let Some(op) = self.store.operator(login).await? else {
             // Hash anyway so that unknown logins take as long as wrong passwords.
-            let _ = verify_password(password, "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+            let _ = verify_password(password, "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").await;
             return Err(PortalError::BadCredentials);
         };
         if let Some(until) = op.locked_until.filter(|u| *u > now) {
             return Err(PortalError::Locked {
-                minutes: (until - now + 59_999) / 60_000,
+                minutes: minutes_left(until, now),
             });
         }
-        if op.disabled || !verify_password(password, &op.password_hash) {
-            op.failed_logins = op.failed_logins.saturating_add(1);
-            if op.failed_logins >= self.config.lockout_threshold {
-                op.locked_until = Some(now + self.config.lockout_ms);
-                op.failed_logins = 0;
-            }
-            self.store.update_operator(&op).await?;
-            tracing::warn!(operator = %op.login, "operator login failed");
+        // Count the attempt before checking it (one atomic statement), so that parallel guesses
+        // cannot get more than `lockout_threshold` passwords checked; a success clears it again.
+        let (attempt, locked_until) = self
+            .store
+            .record_operator_login_failure(
+                &op.login,
+                now,
+                self.config.lockout_threshold,
+                self.config.lockout_ms,
+            )
+            .await?;
+        if attempt > self.config.lockout_threshold {
+            return Err(PortalError::Locked {
+                minutes: minutes_left(locked_until.unwrap_or(now + self.config.lockout_ms), now),
+            });
+        }
+        if op.disabled || !verify_password(password, &op.password_hash).await {
+            tracing::warn!(operator = %op.login, attempt, "operator login failed");
             return Err(PortalError::BadCredentials);
         }
-        if op.failed_logins != 0 || op.locked_until.is_some() {
-            op.failed_logins = 0;
-            op.locked_until = None;
-            self.store.update_operator(&op).await?;
-        }
+        self.store.reset_operator_login_failures(&op.login).await?;
         Ok(OperatorLogin {
             login: op.login,
             display_name: op.display_name,
@@ -281,9 +289,9 @@ impl PortalService {
             let account = KjAccount {
                 kj_id: new_kj_id(),
                 office: office.number.clone(),
-                password_hash: hash_password(&temporary_password),
+                password_hash: hash_password(&temporary_password).await,
                 password_temporary: true,
-                issuance_password_hash: hash_password(&issuance_password),
+                issuance_password_hash: hash_password(&issuance_password).await,
                 failed_logins: 0,
                 locked_until: None,
                 created_at: now,
@@ -386,7 +394,7 @@ impl PortalService {
                 PortalError::not_found("この事業所のKJ IDがありません", "no KJ account")
             })?;
         let temporary_password = new_password(12);
-        account.password_hash = hash_password(&temporary_password);
+        account.password_hash = hash_password(&temporary_password).await;
         account.password_temporary = true;
         account.failed_logins = 0;
         account.locked_until = None;
@@ -430,10 +438,46 @@ impl PortalService {
                 .await;
             return Err(e);
         };
-        if let Some(until) = account.locked_until.filter(|u| *u > now) {
-            let e = PortalError::Locked {
-                minutes: (until - now + 59_999) / 60_000,
-            };
+        let locked = |until: Option<Millis>| PortalError::Locked {
+            minutes: minutes_left(until.unwrap_or(now + self.config.lockout_ms), now),
+        };
+        let mut refusal = account
+            .locked_until
+            .filter(|u| *u > now)
+            .map(|u| locked(Some(u)));
+        if refusal.is_none() {
+            // Count the attempt before checking it (one atomic statement), so that parallel
+            // guesses cannot get more than `lockout_threshold` passwords checked; a success
+            // clears the count again.
+            let (attempt, locked_until) = self
+                .store
+                .record_kj_login_failure(
+                    kj_id,
+                    now,
+                    self.config.lockout_threshold,
+                    self.config.lockout_ms,
+                )
+                .await?;
+            if attempt > self.config.lockout_threshold {
+                refusal = Some(locked(locked_until));
+            } else if !verify_password(password, &account.password_hash).await {
+                let e = PortalError::BadCredentials;
+                self.refused(
+                    Some(&account.office),
+                    now,
+                    if locked_until.is_some() {
+                        "portal.login_lockout"
+                    } else {
+                        "portal.login_failed"
+                    },
+                    kj_id.as_str(),
+                    &e,
+                )
+                .await;
+                return Err(e);
+            }
+        }
+        if let Some(e) = refusal {
             self.refused(
                 Some(&account.office),
                 now,
@@ -444,34 +488,9 @@ impl PortalService {
             .await;
             return Err(e);
         }
-        if !verify_password(password, &account.password_hash) {
-            account.failed_logins = account.failed_logins.saturating_add(1);
-            let locked = account.failed_logins >= self.config.lockout_threshold;
-            if locked {
-                account.locked_until = Some(now + self.config.lockout_ms);
-                account.failed_logins = 0;
-            }
-            self.store.update_kj_account(&account).await?;
-            let e = PortalError::BadCredentials;
-            self.refused(
-                Some(&account.office),
-                now,
-                if locked {
-                    "portal.login_lockout"
-                } else {
-                    "portal.login_failed"
-                },
-                kj_id.as_str(),
-                &e,
-            )
-            .await;
-            return Err(e);
-        }
-        if account.failed_logins != 0 || account.locked_until.is_some() {
-            account.failed_logins = 0;
-            account.locked_until = None;
-            self.store.update_kj_account(&account).await?;
-        }
+        self.store.reset_kj_login_failures(kj_id).await?;
+        account.failed_logins = 0;
+        account.locked_until = None;
         Ok(account)
     }
 
@@ -515,11 +534,8 @@ impl PortalService {
         now: Millis,
     ) -> Result<(), PortalError> {
         let mut account = self.check_kj_password(kj_id, current, now).await?;
-        if let Err(e) = check_password_rules(
-            new,
-            kj_id.as_str(),
-            verify_password(new, &account.password_hash),
-        ) {
+        let reuses_current = verify_password(new, &account.password_hash).await;
+        if let Err(e) = check_password_rules(new, kj_id.as_str(), reuses_current) {
             self.refused(
                 Some(&account.office),
                 now,
@@ -530,7 +546,7 @@ impl PortalService {
             .await;
             return Err(e);
         }
-        account.password_hash = hash_password(new);
+        account.password_hash = hash_password(new).await;
         account.password_temporary = false;
         self.store.update_kj_account(&account).await?;
         self.audit(
@@ -556,6 +572,11 @@ impl PortalService {
         }
         Ok(account)
     }
+}
+
+/// Minutes left of a lock, rounded up (what the refusal message shows).
+pub(crate) fn minutes_left(until: Millis, now: Millis) -> i64 {
+    (until - now + 59_999) / 60_000
 }
 
 #[cfg(test)]

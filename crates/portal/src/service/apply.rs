@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use renkei_ids::{KjUserId, OfficeNumber, PersonalUserId, YearMonth};
 use renkei_ledger::{charges_csv, tokyo_date, BillingMethod, ChargeRow, LicenseTerm};
-use renkei_store::password::hash_password;
+use renkei_store::password::hash_password_async as hash_password;
 use renkei_store::{LicenseEntry, Millis, PersonalUser, StoreError, UsageApplication};
 use serde::{Deserialize, Serialize};
 
@@ -232,7 +232,7 @@ impl PortalService {
                 user_id: user_id.clone(),
                 office: account.office.clone(),
                 display_name: form.contact_name.trim().to_owned(),
-                password_hash: hash_password(&password),
+                password_hash: hash_password(&password).await,
                 failed_logins: 0,
                 locked_until: None,
                 disabled: false,

@@ -7,10 +7,13 @@ use renkei_ids::{KjUserId, OfficeNumber};
 use renkei_pki::{
     CertType, EnrollmentRequest, RevocationReason, RevokedEntry, DAY_MS, RENEWAL_WARNING_DAYS,
 };
-use renkei_store::password::{hash_password, verify_password};
+use renkei_store::password::{
+    hash_password_async as hash_password, verify_password_async as verify_password,
+};
 use renkei_store::{CertProfile, CertRecord, DeviceBinding, Millis, Notice, StoreError};
 use serde::{Deserialize, Serialize};
 
+use super::accounts::minutes_left;
 use super::PortalService;
 use crate::secrets::{new_password, open_notice, seal_notice};
 use crate::PortalError;
@@ -145,24 +148,43 @@ impl PortalService {
         req: &EnrollRequestJson,
         now: Millis,
     ) -> Result<IssuedCertificate, PortalError> {
-        if account.locked_until.is_some_and(|u| u > now) {
-            return Err(PortalError::Locked {
-                minutes: (account.locked_until.unwrap_or(now) - now + 59_999) / 60_000,
+        // Wrong 証明書発行用パスワード count on the issuance counter, never on the login counter
+        // (this endpoint needs no login, so anyone knowing a KJ ID could otherwise lock the
+        // office's login). The attempt is counted before it is checked, in one atomic statement,
+        // so parallel guesses cannot get more than `lockout_threshold` passwords checked.
+        let (attempt, locked_until) = self
+            .store
+            .record_issuance_failure(
+                &account.kj_id,
+                now,
+                self.config.lockout_threshold,
+                self.config.lockout_ms,
+            )
+            .await?;
+        if attempt > self.config.lockout_threshold {
+            return Err(PortalError::IssuanceLocked {
+                minutes: minutes_left(locked_until.unwrap_or(now + self.config.lockout_ms), now),
             });
         }
         if !verify_password(
             req.issuance_password.trim(),
             &account.issuance_password_hash,
-        ) {
-            let mut a = account.clone();
-            a.failed_logins = a.failed_logins.saturating_add(1);
-            if a.failed_logins >= self.config.lockout_threshold {
-                a.locked_until = Some(now + self.config.lockout_ms);
-                a.failed_logins = 0;
+        )
+        .await
+        {
+            if locked_until.is_some() {
+                self.audit(
+                    &account.office,
+                    now,
+                    "portal.issuance_lockout",
+                    account.kj_id.as_str(),
+                    serde_json::json!({"failures": attempt}),
+                )
+                .await;
             }
-            self.store.update_kj_account(&a).await?;
             return Err(PortalError::BadIssuancePassword);
         }
+        self.store.reset_issuance_failures(&account.kj_id).await?;
         let office = self.store.office(&account.office).await?.ok_or_else(|| {
             PortalError::not_found("事業所が登録されていません", "office not registered")
         })?;
@@ -314,7 +336,7 @@ impl PortalService {
             read_at: None,
         };
         self.store
-            .reissue_issuance_password(kj_id, &hash_password(&new), &notice)
+            .reissue_issuance_password(kj_id, &hash_password(&new).await, &notice)
             .await?;
         self.audit(
             &account.office,

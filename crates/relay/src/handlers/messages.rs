@@ -15,7 +15,9 @@ use renkei_api::{
 use renkei_blob::Expected;
 use renkei_envelope::{Envelope, EnvelopeError};
 use renkei_pki::OfficeCert;
-use renkei_store::{InsertOutcome, Mailbox, MessageQuery, MessageRecord, StoreError};
+use renkei_store::{
+    InsertOutcome, Mailbox, MessageQuery, MessageRecord, MessageWrite, MessageWritten, StoreError,
+};
 use sha2::{Digest, Sha256};
 
 use super::{audit, audit_best_effort, make_receipt, message_audit, signed_receipt, summary};
@@ -134,23 +136,12 @@ async fn check_envelope(
     }
     let now = state.now();
     // Recipient: registered, enrolled, and sealed to one of its valid certificates.
-    let recipient = state
+    let enrolled = state
         .store()
-        .office(&h.recipient)
+        .office_enrolled(&h.recipient, now)
         .await?
         .ok_or(ApiError::new(ErrorCode::RecipientUnknown))?;
-    let listing = state
-        .store()
-        .search_offices(&renkei_store::OfficeQuery {
-            number_prefix: Some(recipient.number.to_string()),
-            limit: 1,
-            ..Default::default()
-        })
-        .await?;
-    if !listing
-        .iter()
-        .any(|l| l.office.number == recipient.number && l.enrolled)
-    {
+    if !enrolled {
         return Err(ErrorCode::RecipientNotEnrolled.into());
     }
     let rcert = state.store().certificate(&h.recipient_cert_serial).await?;
@@ -235,8 +226,11 @@ async fn send_inner(
         }
         return Ok((StatusCode::OK, existing_response(state, &prior).await?));
     }
+    let t0 = std::time::Instant::now();
     let bytes = read_body(body, &h).await?;
+    let t_body = t0.elapsed();
     let env = check_envelope(state, session, &bytes).await?;
+    let t_check = t0.elapsed();
     let hdr = env.header();
     let now = state.now();
     let id = MessageId::new_v7();
@@ -272,6 +266,7 @@ async fn send_inner(
             },
         )
         .await?;
+    let t_blob = t0.elapsed();
     let (receipt, signed) = make_receipt(state, &m, MessageState::Stored, now, None)?;
     let drafts = message_audit(
         &m,
@@ -281,14 +276,30 @@ async fn send_inner(
         serde_json::json!({"files": m.files}),
     );
     let outcome = state
-        .store()
-        .insert_message(&m, &receipt, &drafts, state.notary())
-        .await;
+        .write(MessageWrite::Insert {
+            message: Box::new(m.clone()),
+            receipt,
+            audit: drafts,
+        })
+        .await
+        .and_then(|w| match w {
+            MessageWritten::Inserted(o) => Ok(o),
+            MessageWritten::Transitioned(_) => Err(StoreError::Corrupt(
+                "an insert answered as a transition".into(),
+            )),
+        });
     let discard = || async {
         if let Err(e) = state.blobs().delete(&m.blob_key).await {
             tracing::warn!(error = %e, key = %m.blob_key, "could not delete an unused blob");
         }
     };
+    tracing::debug!(
+        body_ms = t_body.as_secs_f64() * 1e3,
+        check_ms = (t_check - t_body).as_secs_f64() * 1e3,
+        blob_ms = (t_blob - t_check).as_secs_f64() * 1e3,
+        commit_ms = (t0.elapsed() - t_blob).as_secs_f64() * 1e3,
+        "send stages"
+    );
     match outcome {
         Ok(InsertOutcome::Inserted) => Ok((
             StatusCode::CREATED,
@@ -310,6 +321,37 @@ async fn send_inner(
             discard().await;
             Err(e.into())
         }
+    }
+}
+
+/// Move `id` from `from` to `to` with its receipt and audit entries (group-committed).
+#[allow(clippy::too_many_arguments)]
+async fn transition(
+    state: &RelayState,
+    id: MessageId,
+    from: MessageState,
+    to: MessageState,
+    at: renkei_store::Millis,
+    reasons: Option<String>,
+    receipt: renkei_store::ReceiptRecord,
+    audit: Vec<renkei_store::AuditDraft>,
+) -> Result<MessageRecord, StoreError> {
+    match state
+        .write(MessageWrite::Transition {
+            id,
+            from: vec![from],
+            to,
+            at,
+            reasons,
+            receipt,
+            audit,
+        })
+        .await?
+    {
+        MessageWritten::Transitioned(m) => Ok(*m),
+        MessageWritten::Inserted(_) => Err(StoreError::Corrupt(
+            "a transition answered as an insert".into(),
+        )),
     }
 }
 
@@ -449,19 +491,17 @@ pub(crate) async fn download(
             session.user_id.as_str(),
             serde_json::json!({}),
         );
-        match state
-            .store()
-            .transition(
-                &id,
-                &[MessageState::Stored],
-                MessageState::Downloaded,
-                now,
-                None,
-                &receipt,
-                &drafts,
-                state.notary(),
-            )
-            .await
+        match transition(
+            &state,
+            id,
+            MessageState::Stored,
+            MessageState::Downloaded,
+            now,
+            None,
+            receipt,
+            drafts,
+        )
+        .await
         {
             Ok(updated) => m = updated,
             // Another node recorded the download (or the expiry) first.
@@ -562,26 +602,24 @@ pub(crate) async fn ack(
         session.user_id.as_str(),
         serde_json::json!({"outcome": to.as_str(), "reasons": req.reasons}),
     );
-    let updated = state
-        .store()
-        .transition(
-            &id,
-            &[MessageState::Downloaded],
-            to,
-            now,
-            reasons_json.as_deref(),
-            &receipt,
-            &drafts,
-            state.notary(),
-        )
-        .await
-        .map_err(|e| match e {
-            StoreError::Conflict(_) => ApiError::detail(
-                ErrorCode::InvalidTransition,
-                "the message reached another state first",
-            ),
-            other => other.into(),
-        })?;
+    let updated = transition(
+        &state,
+        id,
+        MessageState::Downloaded,
+        to,
+        now,
+        reasons_json,
+        receipt,
+        drafts,
+    )
+    .await
+    .map_err(|e| match e {
+        StoreError::Conflict(_) => ApiError::detail(
+            ErrorCode::InvalidTransition,
+            "the message reached another state first",
+        ),
+        other => other.into(),
+    })?;
     Ok(Json(AckResponse {
         message: summary(&state, &updated),
         receipt: signed,

@@ -414,7 +414,8 @@ pub(crate) async fn reissue_issuance_password(
 ) -> StoreResult<()> {
     let mut tx = pool.begin().await.map_err(map_err)?;
     let r = sqlx::query(
-        "UPDATE kj_accounts SET issuance_password_hash = $1 WHERE kj_id = $2 AND office = $3",
+        "UPDATE kj_accounts SET issuance_password_hash = $1, issuance_failures = 0, \
+         issuance_locked_until = NULL WHERE kj_id = $2 AND office = $3",
     )
     .bind(new_hash)
     .bind(kj_id.as_str())

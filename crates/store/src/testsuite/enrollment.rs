@@ -5,7 +5,7 @@
 //! [`sample_office`] and [`sample_account`] are public so that other scenarios can register the
 //! offices they need.
 
-use renkei_ids::{KjUserId, OfficeNumber};
+use renkei_ids::{KjUserId, OfficeNumber, PersonalUserId};
 
 use crate::{
     CertProfile, CertRecord, DeviceBinding, EnrollmentStore, KjAccount, LicenseEntry, Millis,
@@ -85,6 +85,7 @@ pub async fn run<S: Store>(store: &S) {
     usage_applications_and_ledger(store).await;
     notices(store).await;
     portal_sessions(store).await;
+    lockouts(store).await;
 }
 
 async fn offices_and_accounts<S: EnrollmentStore>(store: &S) {
@@ -845,4 +846,181 @@ async fn portal_sessions<S: EnrollmentStore>(store: &S) {
         .consume_csrf_token("tok2", "47bb", T0)
         .await
         .expect("token gone with its session"));
+}
+
+/// Fire `n` failures at once; every one must be counted (no lost updates).
+async fn parallel_failures<F, Fut>(n: u32, fail: F) -> Vec<(u32, Option<Millis>)>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = crate::StoreResult<(u32, Option<Millis>)>>,
+{
+    let mut counts = futures::future::join_all((0..n).map(|_| fail()))
+        .await
+        .into_iter()
+        .map(|r| r.expect("record failure"))
+        .collect::<Vec<_>>();
+    counts.sort_unstable();
+    counts
+}
+
+async fn lockouts<S: EnrollmentStore>(store: &S) {
+    const LOCK: Millis = 15 * 60_000;
+    let o = sample_office("4780000001", T0);
+    let kj: KjUserId = "KJ478000000001".parse().expect("kj");
+    store
+        .register_office(&o, &sample_account(kj.as_str(), &o.number, T0))
+        .await
+        .expect("register");
+
+    // 20 parallel wrong logins: counts 1..=20, each seen once; locked from the 5th on.
+    let counts = parallel_failures(20, || store.record_kj_login_failure(&kj, T0, 5, LOCK)).await;
+    assert_eq!(
+        counts.iter().map(|c| c.0).collect::<Vec<_>>(),
+        (1..=20).collect::<Vec<_>>()
+    );
+    for (n, until) in &counts {
+        assert_eq!(*until, (*n >= 5).then_some(T0 + LOCK), "count {n}");
+    }
+    let acc = store.kj_account(&kj).await.expect("get").expect("account");
+    assert_eq!(acc.failed_logins, 20);
+    assert_eq!(acc.locked_until, Some(T0 + LOCK));
+    // A failure during the lock is counted but does not extend the lock.
+    assert_eq!(
+        store
+            .record_kj_login_failure(&kj, T0 + 1_000, 5, LOCK)
+            .await
+            .expect("fail"),
+        (21, Some(T0 + LOCK))
+    );
+    // After the lock expired, a new count starts.
+    assert_eq!(
+        store
+            .record_kj_login_failure(&kj, T0 + LOCK, 5, LOCK)
+            .await
+            .expect("fail"),
+        (1, None)
+    );
+    store.reset_kj_login_failures(&kj).await.expect("reset");
+    let acc = store.kj_account(&kj).await.expect("get").expect("account");
+    assert_eq!((acc.failed_logins, acc.locked_until), (0, None));
+
+    // Wrong issuance passwords lock issuance, never the login.
+    for n in 1..=5u32 {
+        let (count, until) = store
+            .record_issuance_failure(&kj, T0, 5, LOCK)
+            .await
+            .expect("issuance failure");
+        assert_eq!(count, n);
+        assert_eq!(until, (n == 5).then_some(T0 + LOCK));
+    }
+    let acc = store.kj_account(&kj).await.expect("get").expect("account");
+    assert_eq!((acc.failed_logins, acc.locked_until), (0, None));
+    // update_kj_account (the relay's path) leaves the issuance counter alone.
+    store.update_kj_account(&acc).await.expect("update");
+    assert_eq!(
+        store
+            .record_issuance_failure(&kj, T0, 5, LOCK)
+            .await
+            .expect("fail"),
+        (6, Some(T0 + LOCK))
+    );
+    store.reset_issuance_failures(&kj).await.expect("reset");
+    assert_eq!(
+        store
+            .record_issuance_failure(&kj, T0, 5, LOCK)
+            .await
+            .expect("fail"),
+        (1, None)
+    );
+    // Re-issuing the issuance password clears its counter.
+    let notice = Notice {
+        id: "notice-lockout".into(),
+        office: o.number.clone(),
+        kind: "issuance_password".into(),
+        sealed: false,
+        body: b"new".to_vec(),
+        created_at: T0,
+        read_at: None,
+    };
+    store
+        .reissue_issuance_password(&kj, "$argon2id$new", &notice)
+        .await
+        .expect("reissue");
+    assert_eq!(
+        store
+            .record_issuance_failure(&kj, T0, 5, LOCK)
+            .await
+            .expect("fail"),
+        (1, None)
+    );
+
+    // Operators and personal users count the same way.
+    let op = Operator {
+        login: "lockout-op".into(),
+        display_name: "ロック試験".into(),
+        password_hash: "$argon2id$placeholder".into(),
+        failed_logins: 0,
+        locked_until: None,
+        disabled: false,
+        created_at: T0,
+    };
+    store.insert_operator(&op).await.expect("insert operator");
+    let counts = parallel_failures(20, || {
+        store.record_operator_login_failure("lockout-op", T0, 5, LOCK)
+    })
+    .await;
+    assert_eq!(counts.last(), Some(&(20, Some(T0 + LOCK))));
+    let got = store
+        .operator("lockout-op")
+        .await
+        .expect("get")
+        .expect("operator");
+    assert_eq!((got.failed_logins, got.locked_until), (20, Some(T0 + LOCK)));
+    store
+        .reset_operator_login_failures("lockout-op")
+        .await
+        .expect("reset");
+    let got = store
+        .operator("lockout-op")
+        .await
+        .expect("get")
+        .expect("operator");
+    assert_eq!((got.failed_logins, got.locked_until), (0, None));
+
+    let user: PersonalUserId = "c4760000001".parse().expect("c id");
+    // (Created by the usage application scenario, which leaves counters behind.)
+    store
+        .reset_personal_user_login_failures(&user)
+        .await
+        .expect("reset");
+    let counts = parallel_failures(20, || {
+        store.record_personal_user_login_failure(&user, T0, 5, LOCK)
+    })
+    .await;
+    assert_eq!(counts.last(), Some(&(20, Some(T0 + LOCK))));
+    let got = store
+        .personal_user(&user)
+        .await
+        .expect("get")
+        .expect("user");
+    assert_eq!((got.failed_logins, got.locked_until), (20, Some(T0 + LOCK)));
+    store
+        .reset_personal_user_login_failures(&user)
+        .await
+        .expect("reset");
+
+    // Unknown keys are NotFound, never a silent no-op.
+    let nobody: KjUserId = "KJ478000000009".parse().expect("kj");
+    assert!(matches!(
+        store.record_kj_login_failure(&nobody, T0, 5, LOCK).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.record_issuance_failure(&nobody, T0, 5, LOCK).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.reset_operator_login_failures("nobody").await,
+        Err(StoreError::NotFound(_))
+    ));
 }
