@@ -28,6 +28,7 @@ use renkei_client::{Credentials, Home};
 use renkei_ids::{FileSeq, OfficeNumber};
 use renkei_pki::{DeviceKeys, OfficeCert};
 use serde::Serialize;
+use sha2::Digest as _;
 
 pub use fsync::measure_fsync_writes;
 
@@ -478,5 +479,3 @@ async fn receive_loop(
         }
     }
 }
-
-use sha2::Digest as _;

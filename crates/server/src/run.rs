@@ -155,10 +155,17 @@ impl RunningServer {
 
     /// A future that resolves when shutdown is requested.
     pub fn stopped(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
-        let mut rx = self.stop.subscribe();
-        async move {
-            let _ = rx.wait_for(|s| *s).await;
-        }
+        stop_signal(&self.stop)
+    }
+}
+
+/// A future that resolves once `true` is sent on `stop`.
+fn stop_signal(
+    stop: &watch::Sender<bool>,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let mut rx = stop.subscribe();
+    async move {
+        let _ = rx.wait_for(|s| *s).await;
     }
 }
 
@@ -230,15 +237,9 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
         renkei_pki::ClientAuth::Optional,
     )?);
     let (stop, _) = watch::channel(false);
-    let stopped = |stop: &watch::Sender<bool>| {
-        let mut rx = stop.subscribe();
-        async move {
-            let _ = rx.wait_for(|s| *s).await;
-        }
-    };
     let mut tasks = JoinSet::new();
     {
-        let shutdown = stopped(&stop);
+        let shutdown = stop_signal(&stop);
         tasks.spawn(async move {
             renkei_relay::serve(relay_listener, relay_tls, relay_app, shutdown)
                 .await
@@ -252,14 +253,14 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
             &ca_cert_pem,
             renkei_pki::ClientAuth::None,
         )?);
-        let shutdown = stopped(&stop);
+        let shutdown = stop_signal(&stop);
         tasks.spawn(async move {
             renkei_relay::serve(portal_listener, tls, portal_app, shutdown)
                 .await
                 .map_err(|e| format!("portal: {e}"))
         });
     } else {
-        let shutdown = stopped(&stop);
+        let shutdown = stop_signal(&stop);
         tasks.spawn(async move {
             axum::serve(portal_listener, portal_app)
                 .with_graceful_shutdown(shutdown)
@@ -271,7 +272,7 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
         let relay = relay.clone();
         let portal = portal.clone();
         let interval = Duration::from_secs(config.relay.retention_interval_secs.max(1));
-        let mut shutdown = Box::pin(stopped(&stop));
+        let mut shutdown = Box::pin(stop_signal(&stop));
         tasks.spawn(async move {
             loop {
                 tokio::select! {
