@@ -91,6 +91,10 @@ pub struct CertStatus {
     pub revoked_at: Option<OffsetDateTime>,
     /// RFC 5280 reason name, if revoked.
     pub revocation_reason: Option<String>,
+    /// The certificate itself (PEM), so that a recipient can check a message signed with a
+    /// certificate the sender has since renewed. Absent in revocation lists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pem: Option<String>,
 }
 
 /// Every revoked certificate serial (a JSON revocation list; the signed CRL is the portal's).

@@ -129,6 +129,25 @@ impl std::fmt::Debug for BlobRead {
     }
 }
 
+/// One stored blob, as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobEntry {
+    /// Its key.
+    pub key: String,
+    /// When it was last written.
+    pub modified: std::time::SystemTime,
+}
+
+/// One page of a listing: the blobs after the cursor and, if more may follow, the cursor for
+/// the next page.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BlobPage {
+    /// Blobs of this page (at most the requested limit).
+    pub items: Vec<BlobEntry>,
+    /// Pass this as `cursor` for the next page; `None` when the listing is complete.
+    pub next: Option<String>,
+}
+
 /// A payload store. Keys are 1–128 characters of `[A-Za-z0-9_-]` (a UUID fits).
 #[async_trait]
 pub trait BlobStore: Send + Sync + std::fmt::Debug + 'static {
@@ -145,6 +164,11 @@ pub trait BlobStore: Send + Sync + std::fmt::Debug + 'static {
 
     /// Whether a blob exists.
     async fn exists(&self, key: &str) -> Result<bool, BlobError>;
+
+    /// List stored blobs page by page (for the relay's orphan sweep), starting after `cursor`
+    /// (an opaque value from an earlier page; `None` starts at the beginning). Each blob is
+    /// listed once in a complete walk; blobs written during the walk may or may not appear.
+    async fn list(&self, cursor: Option<&str>, limit: usize) -> Result<BlobPage, BlobError>;
 
     /// [`put`](Self::put) from memory.
     async fn put_bytes(&self, key: &str, body: Bytes, expected: Expected) -> Result<(), BlobError> {

@@ -1,23 +1,37 @@
 //! Blobs in a local directory.
 //!
-//! Layout: `<root>/objects/<first two key chars>/<key>` for finished blobs and
-//! `<root>/tmp/<uuid>.part` while writing. A blob reaches `objects/` only by `rename` after its
-//! content was verified and `sync_all`'d, and the rename itself is made durable by fsyncing the
-//! directory, so after a crash a key either names the whole verified payload or nothing.
-//! Leftover `.part` files of a crash are removed at open.
+//! Layout: `<root>/objects/<fan>/<key>` for finished blobs, where `<fan>` is the first byte of
+//! the key's SHA-256 in hex (256 directories, filled evenly whatever the keys look like; time-
+//! ordered keys such as UUIDv7 would otherwise share one prefix for years), and
+//! `<root>/tmp/<uuid>.part` while writing. Blobs written by earlier versions under
+//! `objects/<first two key chars>/<key>` are still found. A blob reaches `objects/` only by
+//! `rename` after its content was verified and `sync_all`'d, and the rename itself is made
+//! durable by fsyncing the directory, so after a crash a key either names the whole verified
+//! payload or nothing. Leftover `.part` files of a crash are removed at open (see
+//! [`LocalBlobStore::open`] for several processes on one directory).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use futures::StreamExt;
+use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-use crate::{check_key, BlobError, BlobRead, BlobStore, ByteStream, Expected, Verifier};
+use crate::{
+    check_key, BlobEntry, BlobError, BlobPage, BlobRead, BlobStore, ByteStream, Expected, Verifier,
+};
+
+/// A `.part` file this old was left by a crash (no upload takes an hour).
+const STALE_PART: Duration = Duration::from_secs(3600);
 
 /// A blob store in a local directory.
 #[derive(Debug, Clone)]
 pub struct LocalBlobStore {
     root: PathBuf,
+    /// Shared lock on `tmp/.lock`, held while any clone of the store lives.
+    _lock: Arc<std::fs::File>,
 }
 
 /// Removes a temp file unless disarmed: a put that fails or whose future is dropped (the client
@@ -45,31 +59,65 @@ async fn fsync_dir(dir: &Path) -> Result<(), BlobError> {
 
 impl LocalBlobStore {
     /// Open (creating) the store at `root`, removing temp files left by a crash.
+    ///
+    /// Every process using the directory holds a shared lock on `tmp/.lock` while the store is
+    /// open. A process that can take it exclusively is alone, so every `.part` file is a
+    /// crash leftover and goes; otherwise only `.part` files older than an hour go, since
+    /// younger ones may be another live process's uploads.
     pub async fn open(root: impl Into<PathBuf>) -> Result<Self, BlobError> {
         let root = root.into();
+        tokio::task::spawn_blocking(move || Self::open_blocking(root))
+            .await
+            .map_err(|e| BlobError::Unavailable(format!("opening the blob directory: {e}")))?
+    }
+
+    fn open_blocking(root: PathBuf) -> Result<Self, BlobError> {
         for sub in ["objects", "tmp"] {
-            tokio::fs::create_dir_all(root.join(sub))
-                .await
-                .map_err(|e| {
-                    BlobError::from_io(&format!("create {}", root.join(sub).display()), e)
-                })?;
+            std::fs::create_dir_all(root.join(sub)).map_err(|e| {
+                BlobError::from_io(&format!("create {}", root.join(sub).display()), e)
+            })?;
         }
-        let mut rd = tokio::fs::read_dir(root.join("tmp"))
-            .await
-            .map_err(|e| BlobError::from_io("read tmp", e))?;
-        while let Some(entry) = rd
-            .next_entry()
-            .await
-            .map_err(|e| BlobError::from_io("read tmp", e))?
+        let lock = std::fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(root.join("tmp").join(".lock"))
+            .map_err(|e| BlobError::from_io("open tmp/.lock", e))?;
+        let alone = lock.try_lock().is_ok();
+        let stale_only = !alone;
+        for entry in
+            std::fs::read_dir(root.join("tmp")).map_err(|e| BlobError::from_io("read tmp", e))?
         {
-            if entry.file_name().to_string_lossy().ends_with(".part") {
-                tracing::info!(path = %entry.path().display(), "removing unfinished upload left by a crash");
-                tokio::fs::remove_file(entry.path())
-                    .await
-                    .map_err(|e| BlobError::from_io("remove temp", e))?;
+            let entry = entry.map_err(|e| BlobError::from_io("read tmp", e))?;
+            if !entry.file_name().to_string_lossy().ends_with(".part") {
+                continue;
+            }
+            let old = entry
+                .metadata()
+                .ok()
+                .and_then(|m| m.modified().ok())
+                .and_then(|t| SystemTime::now().duration_since(t).ok())
+                .is_some_and(|age| age > STALE_PART);
+            if stale_only && !old {
+                continue;
+            }
+            tracing::info!(path = %entry.path().display(), "removing unfinished upload left by a crash");
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(BlobError::from_io("remove temp", e)),
             }
         }
-        Ok(Self { root })
+        if alone {
+            lock.unlock()
+                .map_err(|e| BlobError::from_io("unlock tmp/.lock", e))?;
+        }
+        lock.lock_shared()
+            .map_err(|e| BlobError::from_io("lock tmp/.lock", e))?;
+        Ok(Self {
+            root,
+            _lock: Arc::new(lock),
+        })
     }
 
     /// The directory.
@@ -79,8 +127,24 @@ impl LocalBlobStore {
 
     fn path_of(&self, key: &str) -> Result<PathBuf, BlobError> {
         check_key(key)?;
-        let fan = &key[..key.len().min(2)];
+        let fan = hex::encode(&Sha256::digest(key.as_bytes())[..1]);
         Ok(self.root.join("objects").join(fan).join(key))
+    }
+
+    /// Where `key` may be: the hashed place, then (if different) where versions before the
+    /// hashed fan-out put it.
+    fn candidates(&self, key: &str) -> Result<Vec<PathBuf>, BlobError> {
+        let path = self.path_of(key)?;
+        let legacy = self
+            .root
+            .join("objects")
+            .join(&key[..key.len().min(2)])
+            .join(key);
+        Ok(if legacy == path {
+            vec![path]
+        } else {
+            vec![path, legacy]
+        })
     }
 
     /// Number of unfinished uploads in `tmp/` (for tests and monitoring).
@@ -89,13 +153,14 @@ impl LocalBlobStore {
         let mut rd = tokio::fs::read_dir(self.root.join("tmp"))
             .await
             .map_err(|e| BlobError::from_io("read tmp", e))?;
-        while rd
+        while let Some(entry) = rd
             .next_entry()
             .await
             .map_err(|e| BlobError::from_io("read tmp", e))?
-            .is_some()
         {
-            n += 1;
+            if entry.file_name().to_string_lossy().ends_with(".part") {
+                n += 1;
+            }
         }
         Ok(n)
     }
@@ -156,14 +221,18 @@ impl BlobStore for LocalBlobStore {
     }
 
     async fn get(&self, key: &str) -> Result<BlobRead, BlobError> {
-        let path = self.path_of(key)?;
-        let file = match tokio::fs::File::open(&path).await {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(BlobError::NotFound(key.to_owned()))
+        let mut found = None;
+        for path in self.candidates(key)? {
+            match tokio::fs::File::open(&path).await {
+                Ok(f) => {
+                    found = Some(f);
+                    break;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(BlobError::from_io("open blob", e)),
             }
-            Err(e) => return Err(BlobError::from_io("open blob", e)),
-        };
+        }
+        let file = found.ok_or_else(|| BlobError::NotFound(key.to_owned()))?;
         let length = file
             .metadata()
             .await
@@ -176,23 +245,98 @@ impl BlobStore for LocalBlobStore {
     }
 
     async fn delete(&self, key: &str) -> Result<bool, BlobError> {
-        let path = self.path_of(key)?;
-        match tokio::fs::remove_file(&path).await {
-            Ok(()) => {
-                if let Some(parent) = path.parent() {
-                    fsync_dir(parent).await?;
+        for path in self.candidates(key)? {
+            match tokio::fs::remove_file(&path).await {
+                Ok(()) => {
+                    if let Some(parent) = path.parent() {
+                        fsync_dir(parent).await?;
+                    }
+                    return Ok(true);
                 }
-                Ok(true)
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(BlobError::from_io("delete blob", e)),
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(BlobError::from_io("delete blob", e)),
         }
+        Ok(false)
     }
 
     async fn exists(&self, key: &str) -> Result<bool, BlobError> {
-        let path = self.path_of(key)?;
-        tokio::fs::try_exists(&path)
-            .await
-            .map_err(|e| BlobError::from_io("stat blob", e))
+        for path in self.candidates(key)? {
+            if tokio::fs::try_exists(&path)
+                .await
+                .map_err(|e| BlobError::from_io("stat blob", e))?
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
+
+    async fn list(&self, cursor: Option<&str>, limit: usize) -> Result<BlobPage, BlobError> {
+        let objects = self.root.join("objects");
+        let limit = limit.max(1);
+        let cursor = cursor.map(str::to_owned);
+        tokio::task::spawn_blocking(move || list_dir_page(&objects, cursor.as_deref(), limit))
+            .await
+            .map_err(|e| BlobError::Unavailable(format!("listing task: {e}")))?
+    }
+}
+
+/// Sorted names of the entries of `dir` (missing directory = none).
+fn sorted_names(dir: &Path) -> Result<Vec<String>, BlobError> {
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(BlobError::from_io("list blobs", e)),
+    };
+    let mut names = Vec::new();
+    for entry in rd {
+        let entry = entry.map_err(|e| BlobError::from_io("list blobs", e))?;
+        names.push(entry.file_name().to_string_lossy().into_owned());
+    }
+    names.sort_unstable();
+    Ok(names)
+}
+
+/// One page of `objects/`: fan-out directories in name order, keys in name order inside each;
+/// the cursor is `<fan>/<key>` of the last blob returned.
+fn list_dir_page(
+    objects: &Path,
+    cursor: Option<&str>,
+    limit: usize,
+) -> Result<BlobPage, BlobError> {
+    let (after_fan, after_key) = match cursor.and_then(|c| c.split_once('/')) {
+        Some((f, k)) => (Some(f), Some(k)),
+        None => (None, None),
+    };
+    let mut page = BlobPage::default();
+    for fan in sorted_names(objects)? {
+        if after_fan.is_some_and(|f| fan.as_str() < f) {
+            continue;
+        }
+        let same_fan = after_fan == Some(fan.as_str());
+        for key in sorted_names(&objects.join(&fan))? {
+            if same_fan && after_key.is_some_and(|k| key.as_str() <= k) {
+                continue;
+            }
+            if check_key(&key).is_err() {
+                continue;
+            }
+            let modified = match std::fs::metadata(objects.join(&fan).join(&key)) {
+                Ok(m) => m.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                // Deleted since the directory was read.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(BlobError::from_io("stat blob", e)),
+            };
+            page.items.push(BlobEntry {
+                key: key.clone(),
+                modified,
+            });
+            if page.items.len() == limit {
+                page.next = Some(format!("{fan}/{key}"));
+                return Ok(page);
+            }
+        }
+    }
+    Ok(page)
 }

@@ -13,7 +13,9 @@ use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path;
 use object_store::{ObjectStore, PutPayload};
 
-use crate::{check_key, BlobError, BlobRead, BlobStore, ByteStream, Expected, Verifier};
+use crate::{
+    check_key, BlobEntry, BlobError, BlobPage, BlobRead, BlobStore, ByteStream, Expected, Verifier,
+};
 
 /// Where the bucket is.
 #[derive(Clone, PartialEq, Eq)]
@@ -208,5 +210,36 @@ impl BlobStore for S3BlobStore {
             Err(object_store::Error::NotFound { .. }) => Ok(false),
             Err(e) => Err(map_os(key, e)),
         }
+    }
+
+    async fn list(&self, cursor: Option<&str>, limit: usize) -> Result<BlobPage, BlobError> {
+        let limit = limit.max(1);
+        let prefix = (!self.prefix.is_empty()).then(|| Path::from(self.prefix.as_str()));
+        let mut stream = match cursor {
+            Some(after) => {
+                let offset = self.path_of(after)?;
+                self.store.list_with_offset(prefix.as_ref(), &offset)
+            }
+            None => self.store.list(prefix.as_ref()),
+        };
+        let mut items = Vec::new();
+        while let Some(meta) = stream.next().await {
+            let meta = meta.map_err(|e| map_os("list", e))?;
+            let full = meta.location.as_ref();
+            let key = full.strip_prefix(self.prefix.as_str()).unwrap_or(full);
+            // Only blob keys: other objects under the prefix are not ours to report.
+            if check_key(key).is_err() {
+                continue;
+            }
+            items.push(BlobEntry {
+                key: key.to_owned(),
+                modified: meta.last_modified.into(),
+            });
+            if items.len() == limit {
+                break;
+            }
+        }
+        let next = (items.len() == limit).then(|| items[limit - 1].key.clone());
+        Ok(BlobPage { items, next })
     }
 }

@@ -121,6 +121,32 @@ pub async fn run(store: &dyn BlobStore, prefix: &str) {
         ));
     }
 
+    // Listing walks every blob once, page by page, and only finished blobs.
+    let mut seen = std::collections::BTreeSet::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let page = store.list(cursor.as_deref(), 2).await.expect("list");
+        assert!(page.items.len() <= 2);
+        for item in &page.items {
+            assert!(seen.insert(item.key.clone()), "{} listed twice", item.key);
+            let age = std::time::SystemTime::now()
+                .duration_since(item.modified)
+                .unwrap_or_default();
+            if item.key.starts_with(prefix) {
+                assert!(age < Duration::from_secs(3600), "{}: {age:?}", item.key);
+            }
+        }
+        pages += 1;
+        assert!(pages < 10_000, "listing does not end");
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    let ours: Vec<_> = seen.iter().filter_map(|k| k.strip_prefix(prefix)).collect();
+    assert_eq!(ours, ["big", "empty", "small"], "listing: {seen:?}");
+
     // Delete.
     assert!(store.delete(&key("small")).await.unwrap());
     assert!(!store.delete(&key("small")).await.unwrap());
@@ -129,6 +155,16 @@ pub async fn run(store: &dyn BlobStore, prefix: &str) {
         store.get(&key("small")).await,
         Err(BlobError::NotFound(_))
     ));
+    let mut after: Vec<String> = store
+        .list(None, 10_000)
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|e| e.key.strip_prefix(prefix).map(str::to_owned))
+        .collect();
+    after.sort();
+    assert_eq!(after, ["big", "empty"]);
 }
 
 /// A moto S3 server on a free loopback port, started for the test and killed on drop; or the

@@ -68,10 +68,72 @@ async fn dropped_upload_leaves_nothing() {
 #[tokio::test]
 async fn crash_leftovers_are_removed_at_open() {
     let dir = tempfile::tempdir().unwrap();
-    LocalBlobStore::open(dir.path()).await.unwrap();
+    drop(LocalBlobStore::open(dir.path()).await.unwrap());
     std::fs::write(dir.path().join("tmp").join("dead.part"), b"half an upload").unwrap();
     let store = LocalBlobStore::open(dir.path()).await.unwrap();
     assert_eq!(store.temp_files().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_second_process_on_the_directory_keeps_the_first_ones_uploads() {
+    let dir = tempfile::tempdir().unwrap();
+    // The first "process" is open (holds its shared lock) and is writing an upload.
+    let first = LocalBlobStore::open(dir.path()).await.unwrap();
+    let live = dir.path().join("tmp").join("live.part");
+    std::fs::write(&live, b"being written").unwrap();
+    // An hour-old leftover of some earlier crash.
+    let dead = dir.path().join("tmp").join("dead.part");
+    std::fs::write(&dead, b"half an upload").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&dead)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 3600))
+        .unwrap();
+    let second = LocalBlobStore::open(dir.path()).await.unwrap();
+    assert!(!dead.exists(), "an old leftover is removed");
+    assert!(live.exists(), "a live upload of another process is kept");
+    drop((first, second));
+    // Alone again: every leftover goes.
+    let alone = LocalBlobStore::open(dir.path()).await.unwrap();
+    assert!(!live.exists());
+    assert_eq!(alone.temp_files().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn blobs_spread_over_fan_out_directories_and_legacy_paths_are_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalBlobStore::open(dir.path()).await.unwrap();
+    // Time-ordered keys (UUIDv7) share their first characters; they must not share a directory.
+    for _ in 0..64 {
+        let key = uuid::Uuid::now_v7().simple().to_string();
+        store
+            .put_bytes(&key, Bytes::from_static(b"x"), Expected::of(b"x"))
+            .await
+            .unwrap();
+    }
+    let fans = std::fs::read_dir(dir.path().join("objects"))
+        .unwrap()
+        .count();
+    assert!(
+        fans > 20,
+        "64 time-ordered keys landed in only {fans} directories"
+    );
+
+    // A blob where versions before the hashed fan-out put it (objects/<first two chars>/).
+    let legacy_dir = dir.path().join("objects").join("01");
+    std::fs::create_dir_all(&legacy_dir).unwrap();
+    std::fs::write(legacy_dir.join("0123legacy"), b"old").unwrap();
+    assert!(store.exists("0123legacy").await.unwrap());
+    assert_eq!(
+        store.get_bytes("0123legacy").await.unwrap(),
+        Bytes::from_static(b"old")
+    );
+    let listed = store.list(None, 1000).await.unwrap();
+    assert_eq!(listed.items.len(), 65);
+    assert!(listed.items.iter().any(|e| e.key == "0123legacy"));
+    assert!(store.delete("0123legacy").await.unwrap());
+    assert!(!store.exists("0123legacy").await.unwrap());
 }
 
 #[test]
@@ -90,7 +152,8 @@ async fn urls_choose_the_store() {
         .put_bytes("k", Bytes::from_static(b"x"), Expected::of(b"x"))
         .await
         .unwrap();
-    assert!(dir.path().join("objects").join("k").join("k").exists());
+    let fan = hex::encode(&<sha2::Sha256 as sha2::Digest>::digest(b"k")[..1]);
+    assert!(dir.path().join("objects").join(fan).join("k").exists());
     assert!(matches!(
         open_blob_store("ftp://x").await,
         Err(BlobError::Config(_))

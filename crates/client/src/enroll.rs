@@ -97,6 +97,41 @@ pub async fn enroll(
     if let (Some(office), Some(_)) = (keystore.office(), keystore.certificate_pem()) {
         return Err(ClientError::AlreadyEnrolled(office.to_string()));
     }
+    request_certificate(home, keystore, input).await
+}
+
+/// Renew this device's certificate (before it expires, or after the portal revoked the old one
+/// as `superseded`): the same device keys ask the portal for a new certificate with the
+/// 証明書発行用パスワード. The previous certificate is kept in the keystore, so that messages
+/// sealed for it still open.
+pub async fn renew(
+    home: &Home,
+    keystore: &mut Keystore,
+    kj_id: KjUserId,
+    issuance_password: String,
+    device_label: String,
+) -> Result<Enrolled, ClientError> {
+    let (office, pem) = match (keystore.office(), keystore.certificate_pem()) {
+        (Some(o), Some(p)) => (o.clone(), p.to_owned()),
+        _ => return Err(ClientError::NotEnrolled),
+    };
+    let current = OfficeCert::parse_pem(&pem)?;
+    let input = EnrollInput {
+        office,
+        kj_id,
+        issuance_password,
+        cert_type: current.cert_type(),
+        device_label,
+    };
+    request_certificate(home, keystore, &input).await
+}
+
+/// Ask the portal for a certificate of this device's keys, check it and store it.
+async fn request_certificate(
+    home: &Home,
+    keystore: &mut Keystore,
+    input: &EnrollInput,
+) -> Result<Enrolled, ClientError> {
     let keys = keystore.device_keys();
     let req = keys.enrollment_request(&input.office, input.office.as_str())?;
     let b64 = base64::engine::general_purpose::STANDARD;

@@ -37,6 +37,19 @@ pub enum ClientError {
     /// The device is enrolled already.
     #[error("この端末は証明書を発行済みです（事業所番号 {0}）/ this device is already enrolled (office {0})")]
     AlreadyEnrolled(String),
+    /// The device's own certificate has expired: the relay refuses it (during the TLS
+    /// handshake), so nothing is sent or received until it is renewed.
+    #[error("この端末の証明書は有効期限（{not_after}）が切れています。ポータルで証明書を更新（再発行）してください。送受信はそれまでできません / this device's certificate expired on {not_after}; renew it in the portal")]
+    OwnCertificateExpired {
+        /// End of validity (date, Japan time).
+        not_after: String,
+    },
+    /// The device's own certificate is not valid yet (usually a wrong clock on this PC).
+    #[error("この端末の証明書の有効期間がまだ始まっていません（{not_before}から）。パソコンの日付と時刻を確認してください / this device's certificate is not valid before {not_before}; check the PC's date and time")]
+    OwnCertificateNotYetValid {
+        /// Start of validity (date and time, Japan time).
+        not_before: String,
+    },
     /// No login credentials are remembered and none were given.
     #[error("ログイン情報がありません。個人ユーザID・介護電子請求用ユーザIDとパスワードを入力してください / no credentials remembered; enter the personal user ID, the KJ ID and their passwords")]
     NoCredentials,
@@ -102,6 +115,25 @@ pub enum ClientError {
     /// Evidence (receipts, audit trail) failed verification.
     #[error("証跡を検証できません（{0}）/ evidence does not verify ({0})")]
     Evidence(String),
+}
+
+/// A Unix-ms instant as a Japan-time date and time (`2025年05月01日 09:00`), for messages.
+pub(crate) fn jst_date(ms: i64) -> String {
+    let jst = time::UtcOffset::from_hms(9, 0, 0).unwrap_or(time::UtcOffset::UTC);
+    match time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000) {
+        Ok(t) => {
+            let t = t.to_offset(jst);
+            format!(
+                "{:04}年{:02}月{:02}日 {:02}:{:02}",
+                t.year(),
+                u8::from(t.month()),
+                t.day(),
+                t.hour(),
+                t.minute()
+            )
+        }
+        Err(_) => format!("{ms} ms"),
+    }
 }
 
 impl ClientError {

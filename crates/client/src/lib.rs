@@ -40,7 +40,7 @@ mod receive;
 pub use receive::{ImportOutcome, InboxEntry};
 pub mod watch;
 
-pub use enroll::{enroll, EnrollInput, Enrolled};
+pub use enroll::{enroll, renew, EnrollInput, Enrolled};
 /// The relay API types, re-exported for front ends (CLI, web UI).
 pub use renkei_api as api;
 /// The PKI types front ends need (certificate types), re-exported.

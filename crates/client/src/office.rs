@@ -246,18 +246,6 @@ impl Office {
         Ok(())
     }
 
-    /// Serials of revoked certificates, from the relay.
-    pub(crate) async fn revoked(&self) -> Result<HashSet<String>, ClientError> {
-        Ok(self
-            .relay
-            .revocations()
-            .await?
-            .revoked
-            .into_iter()
-            .map(|c| c.serial.to_ascii_lowercase())
-            .collect())
-    }
-
     /// Search the directory.
     pub async fn search_directory(
         &self,
@@ -306,17 +294,36 @@ impl Office {
         if let Ok(mut m) = self.names.lock() {
             m.insert(office.to_string(), entry.name.clone());
         }
+        let revocations = self.relay.revocations().await?.revoked;
         let info = match (&entry.certificate, entry.enrolled) {
             (Some(c), true) => c,
             _ => {
+                // The directory offers no certificate: say why when the relay knows (a revoked
+                // certificate is on the revocation list under the office's number; one
+                // `superseded` by a renewal or 端末変更 says nothing about the office now).
+                let revoked_here = revocations.iter().any(|c| {
+                    c.office.as_ref() == Some(office)
+                        && !c
+                            .revocation_reason
+                            .as_deref()
+                            .is_some_and(|r| r.eq_ignore_ascii_case("superseded"))
+                });
+                let reason = if revoked_here {
+                    "送信先の証明書は失効しています。送信先が証明書を再発行するまで送れません / the office's certificate is revoked"
+                } else {
+                    "送信先はケアプランデータ連携の利用を開始していないか、証明書の有効期限が切れています / the office is not enrolled or its certificate has expired"
+                };
                 return Err(ClientError::Recipient {
                     office: office.to_string(),
-                    reason: "送信先はケアプランデータ連携の利用を開始していません / the office is not enrolled".into(),
-                })
+                    reason: reason.into(),
+                });
             }
         };
         let cert = OfficeCert::parse_pem(&info.pem)?;
-        let revoked = self.revoked().await?;
+        let revoked: HashSet<String> = revocations
+            .into_iter()
+            .map(|c| c.serial.to_ascii_lowercase())
+            .collect();
         cert.verify(self.home.ca_pem(), renkei_pki::now_millis(), |s| {
             revoked.contains(&s.to_ascii_lowercase())
         })
@@ -426,7 +433,17 @@ impl Office {
                     p.stage = SendStage::Stored { message_id };
                     progress(&p);
                 }
-                Err(e) if e.is_unreachable() || matches!(e, ClientError::NoCredentials) => {
+                // Kept in the outbox: it goes once the relay answers, the user logs in, or
+                // the device certificate is renewed.
+                Err(e)
+                    if e.is_unreachable()
+                        || matches!(
+                            e,
+                            ClientError::NoCredentials
+                                | ClientError::OwnCertificateExpired { .. }
+                                | ClientError::OwnCertificateNotYetValid { .. }
+                        ) =>
+                {
                     self.db.note_attempt(item.send.id, &e.to_string()).await?;
                     blocked = true;
                     report.waiting.push(item.send.id);

@@ -5,12 +5,12 @@ use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
 use renkei_api::{
-    AckOutcome, AckRequest, CertStatus, ListQuery, MessageId, MessageState, MessageSummary,
-    RejectReason,
+    AckOutcome, AckRequest, CertStatus, ErrorCode, ListQuery, MessageId, MessageState,
+    MessageSummary, RejectReason,
 };
 use renkei_envelope::Header;
 use renkei_format::{validate_file, FileName, Severity};
-use renkei_pki::OfficeCert;
+use renkei_pki::{DeviceKeys, OfficeCert, PkiError};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -102,6 +102,32 @@ fn revoked_for(list: &[CertStatus], created_at: i64) -> HashSet<String> {
         .collect()
 }
 
+/// Verify, decrypt and unpack downloaded envelope bytes (no network), telling failures that
+/// prove the envelope bad from those that may pass on a later try.
+fn open_bytes(
+    bytes: &[u8],
+    keys: &DeviceKeys,
+    input: &renkei_envelope::OpenInput<'_>,
+) -> Result<(Header, Vec<UnitFile>), OpenFailure> {
+    use renkei_envelope::EnvelopeError as E;
+    let opened = renkei_envelope::open(bytes, keys, input).map_err(|e| match e {
+        E::Malformed(_) | E::BadSignature | E::DecryptionFailed | E::BundleMismatch(_) => {
+            OpenFailure::Final(e.to_string())
+        }
+        // A revocation that counts against this message (any reason but a later
+        // `superseded`) never goes away: the sender must send again with a valid certificate.
+        E::SenderCert(PkiError::Revoked { .. }) => OpenFailure::Final(e.to_string()),
+        // Other certificate states, a serial of ours this device does not know: retryable.
+        other => OpenFailure::Retry(ClientError::Tampered(other.to_string())),
+    })?;
+    let files = opened
+        .files
+        .into_iter()
+        .map(|(name, bytes)| UnitFile { name, bytes })
+        .collect();
+    Ok((opened.header, files))
+}
+
 fn reason(code: &str, message: String) -> RejectReason {
     RejectReason {
         file: None,
@@ -186,7 +212,7 @@ impl Office {
             .created_at_millis()
             .map_err(|e| OpenFailure::Final(e.to_string()))?;
         let revoked = self.revocations_at(created_at).await?;
-        let opened = renkei_envelope::open(
+        let (header, files) = open_bytes(
             &bytes,
             &self.keys,
             &renkei_envelope::OpenInput {
@@ -197,28 +223,14 @@ impl Office {
                 now: renkei_pki::now_millis(),
                 is_revoked: &|s: &str| revoked.contains(&s.to_ascii_lowercase()),
             },
-        )
-        .map_err(|e| {
-            use renkei_envelope::EnvelopeError as E;
-            match e {
-                E::Malformed(_) | E::BadSignature | E::DecryptionFailed | E::BundleMismatch(_) => {
-                    OpenFailure::Final(e.to_string())
-                }
-                // Certificate status, a serial of ours this device does not know: retryable.
-                other => OpenFailure::Retry(ClientError::Tampered(other.to_string())),
-            }
-        })?;
-        let files = opened
-            .files
-            .into_iter()
-            .map(|(name, bytes)| UnitFile { name, bytes })
-            .collect();
-        Ok((status.message, opened.header, files))
+        )?;
+        Ok((status.message, header, files))
     }
 
-    /// The sender certificate the header names. The relay directory offers the current
-    /// certificate of an office; it is used only when its serial is the header's (a message
-    /// sealed before a renewal waits until the relay can name the older certificate).
+    /// The sender certificate the header names: the office's current one from the directory,
+    /// or, for a message sealed before the sender renewed, the older one by serial. Either is
+    /// checked against the CA (and revocation) by the envelope's verification; here only its
+    /// serial and office must be the header's.
     async fn sender_cert(&self, header: &Header) -> Result<OfficeCert, OpenFailure> {
         let entry = self.relay.office(&header.sender).await?;
         let not_found = || {
@@ -227,11 +239,29 @@ impl Office {
                 header.sender_cert_serial, header.sender_cert_serial
             )))
         };
-        let info = entry.certificate.ok_or_else(not_found)?;
-        if !info.serial.eq_ignore_ascii_case(&header.sender_cert_serial) {
-            return Err(not_found());
-        }
-        OfficeCert::parse_pem(&info.pem).map_err(|e| OpenFailure::Retry(e.into()))
+        let pem = match entry.certificate {
+            Some(info) if info.serial.eq_ignore_ascii_case(&header.sender_cert_serial) => info.pem,
+            _ => {
+                let status = match self.relay.certificate(&header.sender_cert_serial).await {
+                    Ok(s) => s,
+                    Err(ClientError::Relay(p))
+                        if p.error_code() == Some(ErrorCode::CertificateNotFound) =>
+                    {
+                        return Err(not_found())
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                if status.office.as_ref() != Some(&header.sender)
+                    || !status
+                        .serial
+                        .eq_ignore_ascii_case(&header.sender_cert_serial)
+                {
+                    return Err(not_found());
+                }
+                status.pem.ok_or_else(not_found)?
+            }
+        };
+        OfficeCert::parse_pem(&pem).map_err(|e| OpenFailure::Retry(e.into()))
     }
 
     /// Serials to treat as revoked for a message created at `created_at` (Unix ms): a
@@ -503,6 +533,7 @@ impl Office {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use renkei_ids::OfficeNumber;
     use time::OffsetDateTime;
 
     fn revoked(serial: &str, at_ms: i64, reason: &str) -> CertStatus {
@@ -515,7 +546,150 @@ mod tests {
                 OffsetDateTime::from_unix_timestamp_nanos(i128::from(at_ms) * 1_000_000).unwrap(),
             ),
             revocation_reason: Some(reason.into()),
+            pem: None,
         }
+    }
+
+    fn device(ca: &renkei_pki::Ca, office: &OfficeNumber, now: i64) -> (DeviceKeys, OfficeCert) {
+        let keys = DeviceKeys::generate().unwrap();
+        let req = keys.enrollment_request(office, "テスト事業所").unwrap();
+        let issued = ca
+            .issue_office_cert(
+                &req,
+                office,
+                "テスト事業所",
+                renkei_pki::CertType::Careplan,
+                now - renkei_pki::DAY_MS,
+                now + 365 * renkei_pki::DAY_MS,
+            )
+            .unwrap();
+        (keys, OfficeCert::parse_pem(&issued.pem).unwrap())
+    }
+
+    /// A sealed unit from one office to another, with what the recipient needs to open it.
+    struct Sealed {
+        ca: renkei_pki::Ca,
+        recipient: OfficeNumber,
+        recipient_keys: DeviceKeys,
+        recipient_serials: Vec<String>,
+        sender_cert: OfficeCert,
+        files: Vec<(String, Vec<u8>)>,
+        envelope: Vec<u8>,
+        now: i64,
+    }
+
+    fn sealed() -> Sealed {
+        let now = renkei_pki::now_millis();
+        let ca = renkei_pki::Ca::generate("Test CA").unwrap();
+        let sender: OfficeNumber = "1310000019".parse().unwrap();
+        let recipient: OfficeNumber = "1370000027".parse().unwrap();
+        let (sender_keys, sender_cert) = device(&ca, &sender, now);
+        let (recipient_keys, recipient_cert) = device(&ca, &recipient, now);
+        let seq = "20250425090000".parse().unwrap();
+        let files: Vec<(String, Vec<u8>)> = renkei_format::sample_unit(
+            renkei_format::FileKind::Upplan,
+            "202505".parse().unwrap(),
+            &(sender.clone(), "43".parse().unwrap()),
+            &(recipient.clone(), "11".parse().unwrap()),
+            &seq,
+        )
+        .unwrap()
+        .into_iter()
+        .map(|(n, b)| (n.to_string(), b))
+        .collect();
+        let envelope = renkei_envelope::seal(
+            &renkei_envelope::SealInput {
+                sender: &sender,
+                sender_cert_serial: sender_cert.serial_hex(),
+                recipient_cert: &recipient_cert,
+                file_seq: &seq,
+                files: &files,
+                created_at: now,
+            },
+            &sender_keys,
+        )
+        .unwrap();
+        Sealed {
+            ca,
+            recipient,
+            recipient_serials: vec![recipient_cert.serial_hex().to_owned()],
+            recipient_keys,
+            sender_cert,
+            files,
+            envelope,
+            now,
+        }
+    }
+
+    fn open_sealed(
+        s: &Sealed,
+        bytes: &[u8],
+        now: i64,
+        revoked: bool,
+    ) -> Result<(Header, Vec<UnitFile>), OpenFailure> {
+        open_bytes(
+            bytes,
+            &s.recipient_keys,
+            &renkei_envelope::OpenInput {
+                my_office: &s.recipient,
+                my_cert_serials: &s.recipient_serials,
+                sender_cert: &s.sender_cert,
+                ca_cert_pem: s.ca.ca_cert_pem(),
+                now,
+                is_revoked: &|_: &str| revoked,
+            },
+        )
+    }
+
+    /// No single flipped byte of an envelope opens: a flip in the sealed payload (the second
+    /// half) is refused for good (the message is rejected, nothing is written), and a flip in
+    /// the header is never accepted either.
+    #[test]
+    fn a_flipped_byte_never_opens_and_a_damaged_payload_is_final() {
+        let s = sealed();
+        let (_, files) = open_sealed(&s, &s.envelope, s.now, false)
+            .ok()
+            .expect("the untouched envelope opens");
+        let opened: Vec<(String, Vec<u8>)> = files.into_iter().map(|f| (f.name, f.bytes)).collect();
+        assert_eq!(opened, s.files);
+        let half = s.envelope.len() / 2;
+        let mut finals = 0;
+        for i in 0..s.envelope.len() {
+            let mut bytes = s.envelope.clone();
+            bytes[i] ^= 0x01;
+            match open_sealed(&s, &bytes, s.now, false) {
+                Ok(_) => panic!("byte {i} of {} flipped and it still opens", bytes.len()),
+                Err(OpenFailure::Final(_)) => finals += 1,
+                Err(OpenFailure::Retry(e)) => {
+                    assert!(
+                        i < half,
+                        "byte {i} (payload) flipped is only retryable: {e}"
+                    )
+                }
+            }
+        }
+        assert!(
+            finals > half,
+            "{finals} of {} flips final",
+            s.envelope.len()
+        );
+    }
+
+    /// A sender certificate revoked for this message is final (rejected with the reason); one
+    /// outside its validity now may be a clock problem here and stays retryable.
+    #[test]
+    fn revoked_sender_is_final_expired_sender_is_retryable() {
+        let s = sealed();
+        match open_sealed(&s, &s.envelope, s.now, true) {
+            Err(OpenFailure::Final(why)) => assert!(why.contains("失効"), "{why}"),
+            Err(OpenFailure::Retry(e)) => panic!("revoked sender only retryable: {e}"),
+            Ok(_) => panic!("a revoked sender's message opened"),
+        }
+        let later = s.now + 400 * renkei_pki::DAY_MS;
+        assert!(matches!(
+            open_sealed(&s, &s.envelope, later, false),
+            Err(OpenFailure::Retry(_))
+        ));
     }
 
     #[test]

@@ -5,10 +5,10 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use renkei_api::{
-    AckRequest, AckResponse, AuditExport, DirectoryEntry, DirectoryPage, DirectoryQuery, ErrorCode,
-    ListQuery, MessageId, MessagePage, MessageStatus, OfficeLoginRequest, Problem, RevocationList,
-    SendResponse, SessionResponse, UserLoginRequest, UserLoginResponse, API_PREFIX,
-    HEADER_IDEMPOTENCY_KEY, HEADER_LENGTH, HEADER_SHA256,
+    AckRequest, AckResponse, AuditExport, CertStatus, DirectoryEntry, DirectoryPage,
+    DirectoryQuery, ErrorCode, ListQuery, MessageId, MessagePage, MessageStatus,
+    OfficeLoginRequest, Problem, RevocationList, SendResponse, SessionResponse, UserLoginRequest,
+    UserLoginResponse, API_PREFIX, HEADER_IDEMPOTENCY_KEY, HEADER_LENGTH, HEADER_SHA256,
 };
 use renkei_ids::OfficeNumber;
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
@@ -36,6 +36,8 @@ pub mod routes {
     pub const DIRECTORY: &str = "/directory";
     /// Revoked certificates.
     pub const REVOCATIONS: &str = "/certificates/revoked";
+    /// One certificate by serial (`/certificates/{serial}`).
+    pub const CERTIFICATES: &str = "/certificates";
     /// The office's audit trail export.
     pub const AUDIT: &str = "/audit/export";
 }
@@ -82,6 +84,10 @@ pub(crate) async fn problem(resp: Response) -> ClientError {
 pub struct RelayClient {
     http: reqwest::Client,
     base: String,
+    /// Validity of the device certificate (Unix ms), checked before every request: the relay
+    /// refuses an expired certificate during the TLS handshake, which would otherwise look
+    /// like an unreachable server.
+    validity: Option<(i64, i64)>,
     session: Mutex<Option<SessionResponse>>,
     credentials: Mutex<Option<Credentials>>,
 }
@@ -102,9 +108,13 @@ impl RelayClient {
         cert_pem: &str,
         key_pkcs8: &[u8],
     ) -> Result<Self, ClientError> {
+        let validity = renkei_pki::OfficeCert::parse_pem(cert_pem)
+            .ok()
+            .map(|c| (c.not_before(), c.not_after()));
         Ok(Self {
             http: http_client(ca_pem, Some((cert_pem, key_pkcs8)))?,
             base: format!("{}{}", relay_url.trim_end_matches('/'), API_PREFIX),
+            validity,
             session: Mutex::new(None),
             credentials: Mutex::new(None),
         })
@@ -112,6 +122,12 @@ impl RelayClient {
 
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// Refuse to contact the relay with a device certificate outside its validity period,
+    /// with a message that says so (and what to do).
+    fn check_own_certificate(&self) -> Result<(), ClientError> {
+        own_certificate_valid_at(self.validity, renkei_pki::now_millis())
     }
 
     /// Credentials to log in with automatically when a request needs a session (remembered
@@ -173,6 +189,7 @@ impl RelayClient {
         path: &str,
         body: &impl serde::Serialize,
     ) -> Result<T, ClientError> {
+        self.check_own_certificate()?;
         let resp = self
             .http
             .post(self.url(path))
@@ -186,6 +203,7 @@ impl RelayClient {
     /// Send a request with the session token; on an expired or unknown session, log in again
     /// from the remembered credentials once and retry.
     async fn authed(&self, make: impl Fn() -> RequestBuilder) -> Result<Response, ClientError> {
+        self.check_own_certificate()?;
         for attempt in 0..2 {
             let token = match self.session() {
                 Some(s) => s.token,
@@ -314,6 +332,12 @@ impl RelayClient {
             .await
     }
 
+    /// One certificate by serial, with its PEM (for messages signed before a renewal).
+    pub async fn certificate(&self, serial: &str) -> Result<CertStatus, ClientError> {
+        self.get_json(&format!("{}/{serial}", routes::CERTIFICATES), &())
+            .await
+    }
+
     /// Every revoked certificate.
     pub async fn revocations(&self) -> Result<RevocationList, ClientError> {
         self.get_json(routes::REVOCATIONS, &()).await
@@ -325,10 +349,53 @@ impl RelayClient {
     }
 }
 
+/// [`ClientError::OwnCertificateExpired`] / [`ClientError::OwnCertificateNotYetValid`] when
+/// `at` is outside `validity` (`(not_before, not_after)`, Unix ms).
+pub(crate) fn own_certificate_valid_at(
+    validity: Option<(i64, i64)>,
+    at: i64,
+) -> Result<(), ClientError> {
+    match validity {
+        Some((_, not_after)) if at > not_after => Err(ClientError::OwnCertificateExpired {
+            not_after: crate::error::jst_date(not_after),
+        }),
+        Some((not_before, _)) if at < not_before => Err(ClientError::OwnCertificateNotYetValid {
+            not_before: crate::error::jst_date(not_before),
+        }),
+        _ => Ok(()),
+    }
+}
+
 async fn json_of<T: DeserializeOwned>(resp: Response) -> Result<T, ClientError> {
     if !resp.status().is_success() {
         return Err(problem(resp).await);
     }
     let bytes = resp.bytes().await.map_err(transport)?;
     serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol(format!("JSON: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_certificate_outside_its_validity_is_named_as_such() {
+        let day = renkei_pki::DAY_MS;
+        let validity = Some((10 * day, 20 * day));
+        assert!(own_certificate_valid_at(validity, 15 * day).is_ok());
+        assert!(own_certificate_valid_at(None, 0).is_ok());
+        let expired = own_certificate_valid_at(validity, 21 * day).unwrap_err();
+        assert!(
+            matches!(expired, ClientError::OwnCertificateExpired { .. }),
+            "{expired}"
+        );
+        let text = expired.to_string();
+        assert!(
+            text.contains("有効期限") && text.contains("1970年01月21日 09:00"),
+            "{text}"
+        );
+        assert!(!expired.is_unreachable());
+        let early = own_certificate_valid_at(validity, 9 * day).unwrap_err();
+        assert!(early.to_string().contains("日付と時刻"), "{early}");
+    }
 }

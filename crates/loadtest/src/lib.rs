@@ -180,6 +180,15 @@ pub struct Report {
     pub fsync_writes_per_s: Option<f64>,
     /// `files_per_s / fsync_writes_per_s`.
     pub ratio_to_fsync: Option<f64>,
+    /// Messages already stored before the load (`--prefill`).
+    pub prefilled: u64,
+    /// Resident memory of the process (relay and load generator, `--spawn`) when the load
+    /// started, MiB.
+    pub rss_mib_start: Option<f64>,
+    /// Resident memory when the load ended, MiB.
+    pub rss_mib_end: Option<f64>,
+    /// Peak resident memory of the whole run, prefill included, MiB.
+    pub rss_mib_peak: Option<f64>,
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -352,6 +361,10 @@ pub async fn run(participants: Vec<Participant>, opts: &LoadOptions) -> Result<R
         },
         fsync_writes_per_s: None,
         ratio_to_fsync: None,
+        prefilled: 0,
+        rss_mib_start: None,
+        rss_mib_end: None,
+        rss_mib_peak: None,
     })
 }
 

@@ -4,12 +4,17 @@
 //! loopback, so what is measured is the relay as clients see it.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use renkei_client::KdfParams;
 use renkei_portal::NewOffice;
 use renkei_server::config::ServerConfig;
 use renkei_server::demo::{demo_password, provision_office};
 use renkei_server::RunningServer;
+
+use renkei_ids::OfficeNumber;
 
 use crate::{LoadError, Participant};
 
@@ -93,4 +98,70 @@ pub async fn spawn(
         participants,
         data_dir: data_dir.to_owned(),
     })
+}
+
+/// Fill the spawned relay with `count` finished exchanges between its offices (rows, signed
+/// receipts and audit entries, through the relay's own commit path; no payloads), spread over
+/// the last 30 days, with `concurrency` writers. Prints progress to stderr; returns the time
+/// taken.
+pub async fn prefill(
+    spawned: &Spawned,
+    count: u64,
+    concurrency: usize,
+) -> Result<Duration, LoadError> {
+    let offices: Vec<OfficeNumber> = spawned
+        .participants
+        .iter()
+        .map(|p| p.office().clone())
+        .collect();
+    if offices.len() < 2 || count == 0 {
+        return Ok(Duration::ZERO);
+    }
+    let started = Instant::now();
+    let next = Arc::new(AtomicU64::new(0));
+    let now = renkei_store::now_millis();
+    let month_ms: i64 = 30 * 24 * 60 * 60 * 1000;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..concurrency.max(1) {
+        let state = spawned.server.relay.clone();
+        let offices = offices.clone();
+        let next = next.clone();
+        tasks.spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= count {
+                    return Ok::<(), LoadError>(());
+                }
+                let n = offices.len() as u64;
+                let sender = &offices[(i % n) as usize];
+                let recipient = &offices[((i + 1 + (i / n) % (n - 1)) % n) as usize];
+                // Spread over the month, oldest first, so ids (UUIDv7) and times agree roughly.
+                let at = now - month_ms + (month_ms * i as i64) / count as i64;
+                renkei_relay::seed_imported(&state, sender, recipient, format!("prefill-{i}"), at)
+                    .await
+                    .map_err(|e| LoadError::Setup(format!("prefill: {e}")))?;
+                if (i + 1).is_multiple_of(100_000) {
+                    eprintln!("履歴を投入中 / prefilled {} of {count}", i + 1);
+                }
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.map_err(|e| LoadError::Setup(format!("prefill task: {e}")))??;
+    }
+    Ok(started.elapsed())
+}
+
+/// Resident memory of this process (`VmRSS`, `VmHWM` from /proc/self/status), in MiB; `None`
+/// where the platform does not say.
+pub fn process_memory_mib() -> Option<(f64, f64)> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .map(|kb| kb / 1024.0)
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
 }

@@ -127,7 +127,7 @@ pub(crate) async fn office(
     Ok(Json(entry(&state, l).await?))
 }
 
-fn cert_status(c: &CertRecord, now: i64) -> CertStatus {
+fn cert_status(c: &CertRecord, now: i64, with_pem: bool) -> CertStatus {
     let status = if c.revoked_at.is_some() {
         "revoked"
     } else if now > c.not_after {
@@ -142,6 +142,7 @@ fn cert_status(c: &CertRecord, now: i64) -> CertStatus {
         not_after: datetime(c.not_after),
         revoked_at: c.revoked_at.map(datetime),
         revocation_reason: c.revocation_reason.clone(),
+        pem: with_pem.then(|| c.pem.clone()),
     }
 }
 
@@ -159,7 +160,7 @@ pub(crate) async fn certificate(
         .certificate(&serial.to_ascii_lowercase())
         .await?
         .ok_or(ApiError::new(ErrorCode::CertificateNotFound))?;
-    Ok(Json(cert_status(&c, state.now())))
+    Ok(Json(cert_status(&c, state.now(), true)))
 }
 
 /// Every revoked certificate.
@@ -175,7 +176,7 @@ pub(crate) async fn revoked(
         .revoked_certificates()
         .await?
         .iter()
-        .map(|c| cert_status(c, now))
+        .map(|c| cert_status(c, now, false))
         .collect();
     Ok(Json(RevocationList { revoked }))
 }

@@ -28,6 +28,7 @@ mod directory;
 mod error;
 mod extract;
 mod handlers;
+mod history;
 mod notary;
 mod openapi;
 mod retention;
@@ -46,6 +47,7 @@ use crate::commit::GroupCommitter;
 
 pub use auth::{DeviceCert, OfficeSession};
 pub use error::{ApiError, ApiResult};
+pub use history::{seed_imported, SeedError};
 pub use notary::{audit_hash, rfc3339, EvidenceNotary, Notary, NotaryError};
 pub use openapi::{openapi, openapi_json};
 pub use retention::{run_retention, RetentionReport};
@@ -74,6 +76,13 @@ pub struct RelayConfig {
     pub max_failed_logins: u32,
     /// How long a lock lasts (default 15 minutes).
     pub lockout: Duration,
+    /// Age after which a payload no message row refers to is deleted by the retention job
+    /// (default 1 hour: far longer than any send takes between storing the payload and
+    /// committing its row).
+    pub orphan_grace: Duration,
+    /// Uploads received at the same time; more wait for a free slot (default 64). Bounds the
+    /// memory held by envelopes being checked.
+    pub max_concurrent_uploads: u32,
 }
 
 impl Default for RelayConfig {
@@ -88,6 +97,8 @@ impl Default for RelayConfig {
             require_device_binding: true,
             max_failed_logins: 5,
             lockout: Duration::from_secs(15 * 60),
+            orphan_grace: Duration::from_secs(60 * 60),
+            max_concurrent_uploads: 64,
         }
     }
 }
@@ -123,6 +134,9 @@ impl RelayConfig {
         if self.unread_retention_days == 0 {
             return Err(ConfigError::Zero("unread_retention_days"));
         }
+        if self.max_concurrent_uploads == 0 {
+            return Err(ConfigError::Zero("max_concurrent_uploads"));
+        }
         if self.session_ttl.is_zero() || self.stage1_ttl.is_zero() {
             return Err(ConfigError::Zero("session lifetimes"));
         }
@@ -152,6 +166,8 @@ struct Inner {
     committer: std::sync::OnceLock<GroupCommitter>,
     /// Client certificates whose CA signature was verified, by SHA-256 of their DER.
     verified_certs: std::sync::Mutex<HashMap<[u8; 32], Arc<OfficeCert>>>,
+    /// Slots for uploads being received ([`RelayConfig::max_concurrent_uploads`]).
+    uploads: tokio::sync::Semaphore,
 }
 
 /// Bound of the verified-certificate cache (one entry per device; cleared when full).
@@ -200,10 +216,13 @@ impl RelayState {
                 blobs,
                 notary,
                 ca_cert_pem,
-                config,
                 clock,
                 committer: std::sync::OnceLock::new(),
                 verified_certs: std::sync::Mutex::new(HashMap::new()),
+                uploads: tokio::sync::Semaphore::new(
+                    usize::try_from(config.max_concurrent_uploads).unwrap_or(usize::MAX),
+                ),
+                config,
             }),
         })
     }
@@ -224,6 +243,15 @@ impl RelayState {
     pub fn ca_cert_pem(&self) -> &str {
         &self.inner.ca_cert_pem
     }
+    /// Wait for an upload slot; held while the envelope is received and checked.
+    pub(crate) async fn upload_slot(&self) -> tokio::sync::SemaphorePermit<'_> {
+        self.inner
+            .uploads
+            .acquire()
+            .await
+            .expect("the upload semaphore is never closed")
+    }
+
     /// The configuration.
     pub fn config(&self) -> &RelayConfig {
         &self.inner.config

@@ -1,5 +1,11 @@
 //! Retention: unread messages expire (with an `expired` receipt for the sender), and past the
 //! delete horizon messages and their blobs are removed. Audit entries stay forever.
+//!
+//! The same run sweeps orphan payloads: a blob is stored before its row commits, so a crash in
+//! between, or a commit whose outcome was unknown (the send handler then keeps the blob, since
+//! the row may exist), leaves a blob no row refers to. Blobs older than
+//! [`RelayConfig::orphan_grace`](crate::RelayConfig::orphan_grace) with no row are deleted; a
+//! younger one may belong to a send still in progress.
 
 use renkei_api::MessageState;
 use renkei_store::{Millis, StoreError};
@@ -16,6 +22,8 @@ pub struct RetentionReport {
     pub purged: u64,
     /// Expired sessions deleted.
     pub sessions_purged: u64,
+    /// Payloads no message referred to, deleted.
+    pub orphans_removed: u64,
 }
 
 /// Errors of a retention run (it stops at the first; a later run continues where it stopped).
@@ -93,7 +101,7 @@ pub async fn run_retention(
         }
         for m in &old {
             // Blob first: a crash in between leaves a row whose payload is gone (and which the
-            // next run deletes), never an orphan blob nobody will find.
+            // next run deletes) rather than a blob waiting for the orphan sweep.
             state.blobs().delete(&m.blob_key).await?;
             if state.store().delete_message(&m.id).await? {
                 report.purged += 1;
@@ -101,5 +109,42 @@ pub async fn run_retention(
         }
     }
     report.sessions_purged = state.store().purge_sessions(now).await?;
+    report.orphans_removed = sweep_orphans(state, now).await?;
     Ok(report)
+}
+
+/// Payloads listed per page of the orphan sweep.
+const SWEEP_PAGE: usize = 1000;
+
+/// Delete blobs older than the grace period that no message row refers to. Returns how many.
+async fn sweep_orphans(state: &RelayState, now: Millis) -> Result<u64, RetentionError> {
+    let grace_ms = i64::try_from(state.config().orphan_grace.as_millis()).unwrap_or(i64::MAX);
+    let cutoff = std::time::UNIX_EPOCH
+        + std::time::Duration::from_millis(
+            u64::try_from(now.saturating_sub(grace_ms)).unwrap_or(0),
+        );
+    let mut removed = 0;
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = state.blobs().list(cursor.as_deref(), SWEEP_PAGE).await?;
+        let old: Vec<String> = page
+            .items
+            .into_iter()
+            .filter(|b| b.modified < cutoff)
+            .map(|b| b.key)
+            .collect();
+        if !old.is_empty() {
+            let used = state.store().blob_keys_in_use(&old).await?;
+            for key in old.iter().filter(|k| !used.contains(*k)) {
+                if state.blobs().delete(key).await? {
+                    tracing::info!(key = %key, "removed a payload no message refers to");
+                    removed += 1;
+                }
+            }
+        }
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(removed),
+        }
+    }
 }

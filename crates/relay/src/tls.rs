@@ -4,7 +4,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
@@ -35,6 +35,13 @@ impl PeerCertificate {
 }
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
+/// A client must send a request's whole header within this long (HTTP/1), else the connection
+/// is closed: idle or trickling connections do not hold sockets and tasks forever.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// HTTP/2 pings an idle connection this often and closes it if the ping is not answered in
+/// [`KEEP_ALIVE_TIMEOUT`].
+const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(60);
+const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Serve `app` over TLS on `listener` until `shutdown` resolves; then stop accepting and give
@@ -94,7 +101,16 @@ pub async fn serve(
                 req.map(axum::body::Body::new)
             });
             let svc = hyper_util::service::TowerToHyperService::new(svc);
-            let builder = auto::Builder::new(TokioExecutor::new());
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT);
+            builder
+                .http2()
+                .timer(TokioTimer::new())
+                .keep_alive_interval(KEEP_ALIVE_INTERVAL)
+                .keep_alive_timeout(KEEP_ALIVE_TIMEOUT);
             let conn = builder.serve_connection(TokioIo::new(tls_stream), svc);
             tokio::pin!(conn);
             let result = tokio::select! {

@@ -147,8 +147,14 @@ async fn crash_during_burst_loses_no_acknowledged_send() {
         .await
         .unwrap(),
     );
-    let blobs: Arc<dyn BlobStore> =
-        Arc::new(LocalBlobStore::open(path.join("blobs")).await.unwrap());
+    // The fixture only enrolls offices; its own relay state gets a payload directory of its own,
+    // so that the node processes are the only users of theirs (a node alone on its directory
+    // removes every unfinished upload at start).
+    let blobs: Arc<dyn BlobStore> = Arc::new(
+        LocalBlobStore::open(path.join("fixture-blobs"))
+            .await
+            .unwrap(),
+    );
     let fx = fixture(store.clone(), blobs, RelayConfig::default()).await;
     std::fs::write(path.join("relay.key"), fx.pki.relay_key_pkcs8.as_slice()).unwrap();
     std::fs::write(path.join("relay.pem"), &fx.pki.relay_cert.pem).unwrap();
@@ -251,6 +257,8 @@ async fn crash_during_burst_loses_no_acknowledged_send() {
         );
         assert!(envelopes.iter().any(|e| e.as_slice() == body.as_ref()));
     }
+    // Opened while the restarted node runs, this open cleans nothing itself (it is not alone):
+    // what it counts is what the node left.
     let local = LocalBlobStore::open(path.join("blobs")).await.unwrap();
     assert_eq!(
         local.temp_files().await.unwrap(),

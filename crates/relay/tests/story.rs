@@ -199,6 +199,16 @@ async fn story(fx: &Fixture) {
     let b = fx.login(&fx.b).await;
     let st: MessageStatus = a.get(&format!("/messages/{id3}")).await.json();
     assert!(st.message.expiring_soon);
+    // A payload no row refers to (a crash between storing it and committing its row).
+    let orphan = format!("orphan-{}", uuid::Uuid::new_v4().simple());
+    fx.blobs
+        .put_bytes(
+            &orphan,
+            bytes::Bytes::from_static(b"RKE1"),
+            renkei_blob::Expected::of(b"RKE1"),
+        )
+        .await
+        .unwrap();
     fx.advance_days(7);
     let report = renkei_relay::run_retention(&fx.state, fx.state.now())
         .await
@@ -206,6 +216,14 @@ async fn story(fx: &Fixture) {
     assert_eq!(report.expired, 1);
     assert!(report.sessions_purged >= 1);
     assert_eq!(report.purged, 0);
+    assert_eq!(report.orphans_removed, 1, "{report:?}");
+    assert!(!fx.blobs.exists(&orphan).await.unwrap());
+    for m in [id, id2, id3] {
+        assert!(
+            fx.blobs.exists(&m.0.simple().to_string()).await.unwrap(),
+            "the sweep kept {m}'s payload"
+        );
+    }
     let a = fx.login(&fx.a).await;
     let b2 = fx.login(&fx.b).await;
     drop(b);

@@ -1,98 +1,29 @@
 //! `renkei client …` end to end: the two offices of an in-process `renkei demo` exchange a real
 //! batch (予定 out, 実績 back) through the CLI, on the demo's client homes, with `--json`
-//! output, the receipt chain, evidence export and `renkei verify`.
+//! output, the receipt chain, evidence export and `renkei verify` — on SQLite and on PostgreSQL.
 
-use std::path::{Path, PathBuf};
-use std::process::Output;
+mod common;
 
-use renkei_format::{sample_unit, FileKind};
-use renkei_ids::{OfficeNumber, ServiceKindCode};
+use common::{renkei, start_demo, write_unit, Backend, Office};
+use renkei_format::FileKind;
 use serde_json::Value;
 
-struct Office {
-    home: PathBuf,
-    number: String,
-    kind: String,
-}
-
-impl Office {
-    async fn run(&self, args: &[&str]) -> Output {
-        let mut full = vec![
-            "client".to_owned(),
-            "--home".into(),
-            self.home.display().to_string(),
-            "--passphrase-file".into(),
-            self.home.join("demo-passphrase").display().to_string(),
-        ];
-        full.extend(args.iter().map(|s| s.to_string()));
-        renkei(&full).await
-    }
-
-    async fn json(&self, args: &[&str]) -> Value {
-        let mut a = vec!["--json"];
-        a.extend_from_slice(args);
-        let out = self.run(&a).await;
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", String::from_utf8_lossy(&out.stdout)))
-    }
-
-    fn party(&self) -> (OfficeNumber, ServiceKindCode) {
-        (self.number.parse().unwrap(), self.kind.parse().unwrap())
-    }
-}
-
-async fn renkei(args: &[String]) -> Output {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_renkei"))
-        .args(args)
-        .env_remove("RENKEI_PASSPHRASE")
-        .output()
-        .await
-        .expect("run renkei")
-}
-
-fn write_unit(
-    dir: &Path,
-    kind: FileKind,
-    from: &Office,
-    to: &Office,
-    seq: &str,
-) -> Vec<(String, Vec<u8>)> {
-    std::fs::create_dir_all(dir).unwrap();
-    sample_unit(
-        kind,
-        "202505".parse().unwrap(),
-        &from.party(),
-        &to.party(),
-        &seq.parse().unwrap(),
-    )
-    .unwrap()
-    .into_iter()
-    .map(|(n, b)| {
-        std::fs::write(dir.join(n.to_string()), &b).unwrap();
-        (n.to_string(), b)
-    })
-    .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_demo_offices_exchange_through_the_cli() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+async fn two_demo_offices_exchange_through_the_cli_on_sqlite() {
+    exchange_through_the_cli(Backend::Sqlite).await;
+}
+
+/// The same exchange with the relay's and portal's metadata in PostgreSQL
+/// (`RENKEI_TEST_POSTGRES_URL`, a fresh schema per run).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_demo_offices_exchange_through_the_cli_on_postgres() {
+    exchange_through_the_cli(Backend::Postgres).await;
+}
+
+async fn exchange_through_the_cli(backend: Backend) {
     let tmp = tempfile::tempdir().unwrap();
-    let demo =
-        renkei_server::demo::start_demo(&tmp.path().join("demo"), "127.0.0.1:0".parse().unwrap())
-            .await
-            .expect("demo starts");
-    let office = |i: usize| Office {
-        home: PathBuf::from(&demo.file.offices[i].client_home),
-        number: demo.file.offices[i].office_number.clone(),
-        kind: demo.file.offices[i].kind.clone(),
-    };
-    let (cm, provider) = (office(0), office(1));
+    let demo = start_demo(tmp.path(), backend).await;
+    let (cm, provider) = (Office::of(&demo, 0), Office::of(&demo, 1));
 
     // 予定 out: a folder holding one 送信単位 (第6表 + 第7表 + 利用者補足情報).
     let export = tmp.path().join("export");
@@ -234,18 +165,9 @@ async fn two_demo_offices_exchange_through_the_cli() {
 /// The watch command picks up a complete unit, sends it once, and moves it to sent/.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_command_sends_once_and_moves_files() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let tmp = tempfile::tempdir().unwrap();
-    let demo =
-        renkei_server::demo::start_demo(&tmp.path().join("demo"), "127.0.0.1:0".parse().unwrap())
-            .await
-            .expect("demo starts");
-    let office = |i: usize| Office {
-        home: PathBuf::from(&demo.file.offices[i].client_home),
-        number: demo.file.offices[i].office_number.clone(),
-        kind: demo.file.offices[i].kind.clone(),
-    };
-    let (cm, provider) = (office(0), office(1));
+    let demo = start_demo(tmp.path(), Backend::Sqlite).await;
+    let (cm, provider) = (Office::of(&demo, 0), Office::of(&demo, 1));
     let watch = tmp.path().join("watch");
     let plan = write_unit(&watch, FileKind::Upplan, &cm, &provider, "20250425090000");
     let out = cm

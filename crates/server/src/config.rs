@@ -107,12 +107,15 @@ pub struct RelaySection {
     pub delete_after_days: u32,
     /// Days before expiry when both sides are reminded.
     pub reminder_days: u32,
-    /// Minutes a session lives without use.
-    pub session_idle_minutes: u32,
-    /// Maximum session lifetime in hours.
-    pub session_max_hours: u32,
+    /// Minutes a relay session lives from its login (clients with remembered credentials log in
+    /// again by themselves).
+    pub session_minutes: u32,
     /// How often the retention job runs, in seconds.
     pub retention_interval_secs: u64,
+    /// Minutes after which a stored payload that no message refers to is deleted.
+    pub orphan_grace_minutes: u32,
+    /// Uploads received at the same time (more wait for a slot).
+    pub max_concurrent_uploads: u32,
 }
 
 /// `[portal]`
@@ -160,9 +163,10 @@ impl Default for RelaySection {
             unread_expiry_days: 30,
             delete_after_days: 400,
             reminder_days: 7,
-            session_idle_minutes: 30,
-            session_max_hours: 12,
+            session_minutes: 30,
             retention_interval_secs: 3600,
+            orphan_grace_minutes: 60,
+            max_concurrent_uploads: 64,
         }
     }
 }
@@ -456,7 +460,7 @@ mod tests {
         assert_eq!(c.relay.unread_expiry_days, 20); // env beats file
         assert_eq!(c.log.level, "warn"); // flag beats file
         assert_eq!(c.server.hostnames, vec!["a.example", "b.example"]);
-        assert_eq!(c.relay.session_idle_minutes, 30); // default
+        assert_eq!(c.relay.session_minutes, 30); // default
         let w = loaded.warnings.join("\n");
         assert!(
             w.contains("log.bogus") && w.contains("nope") && w.contains("RENKEI_TYPO"),

@@ -65,9 +65,11 @@ pub fn relay_config(config: &ServerConfig) -> RelayConfig {
         unread_retention_days: r.unread_expiry_days,
         delete_after_days: r.delete_after_days,
         reminder_days: r.reminder_days,
-        session_ttl: Duration::from_secs(u64::from(r.session_idle_minutes) * 60),
+        session_ttl: Duration::from_secs(u64::from(r.session_minutes) * 60),
         lockout: Duration::from_secs(u64::from(config.portal.lockout_minutes) * 60),
         max_failed_logins: config.portal.lockout_after_failures,
+        orphan_grace: Duration::from_secs(u64::from(r.orphan_grace_minutes) * 60),
+        max_concurrent_uploads: r.max_concurrent_uploads,
         ..RelayConfig::default()
     }
 }

@@ -5,6 +5,8 @@
 //! state, and an audit append locks the office's head row, so two nodes never both extend the
 //! same chain. Several heads are always locked in office-number order (no lock cycles).
 
+use std::collections::HashSet;
+
 use async_trait::async_trait;
 use renkei_ids::OfficeNumber;
 use renkei_store::{
@@ -332,14 +334,33 @@ impl MessagingStore for PgStore {
             Mailbox::Inbox => "recipient",
             Mailbox::Outbox => "sender",
         };
+        // Only the conditions given, so that generic plans can use (recipient, state, id).
+        let mut n = 1;
+        let mut next = || {
+            n += 1;
+            n
+        };
+        let state_cond = q
+            .state
+            .map(|_| format!(" AND state = ${}", next()))
+            .unwrap_or_default();
+        let before_cond = q
+            .before
+            .map(|_| format!(" AND id < ${}::uuid", next()))
+            .unwrap_or_default();
+        let limit = next();
         let sql = format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE {col} = $1 \
-             AND ($2::text IS NULL OR state = $2) AND ($3::uuid IS NULL OR id < $3::uuid) ORDER BY id DESC LIMIT $4"
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE {col} = $1{state_cond}{before_cond} \
+             ORDER BY id DESC LIMIT ${limit}"
         );
-        let rows = sqlx::query(&sql)
-            .bind(q.office.as_str())
-            .bind(q.state.map(|s| s.as_str()))
-            .bind(q.before.map(|b| b.to_string()))
+        let mut query = sqlx::query(&sql).bind(q.office.as_str());
+        if let Some(state) = q.state {
+            query = query.bind(state.as_str());
+        }
+        if let Some(before) = q.before {
+            query = query.bind(before.to_string());
+        }
+        let rows = query
             .bind(i64::from(q.limit.clamp(1, 500)))
             .fetch_all(&self.pool)
             .await
@@ -437,6 +458,16 @@ impl MessagingStore for PgStore {
         .await
         .map_err(map_err)?;
         rows.iter().map(message_from_row).collect()
+    }
+
+    async fn blob_keys_in_use(&self, keys: &[String]) -> StoreResult<HashSet<String>> {
+        let used: Vec<String> =
+            sqlx::query_scalar("SELECT blob_key FROM messages WHERE blob_key = ANY($1)")
+                .bind(keys)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_err)?;
+        Ok(used.into_iter().collect())
     }
 
     async fn delete_message(&self, id: &MessageId) -> StoreResult<bool> {

@@ -4,6 +4,8 @@
 //! up front: concurrent writers queue on `busy_timeout` instead of failing when a deferred read
 //! transaction tries to upgrade, and audit appends are serialized for free.
 
+use std::collections::HashSet;
+
 use async_trait::async_trait;
 use renkei_ids::OfficeNumber;
 use renkei_store::{
@@ -207,12 +209,17 @@ async fn fetch_message(
     row.as_ref().map(message_from_row).transpose()
 }
 
-type WriteFuture<'a> =
-    std::pin::Pin<Box<dyn std::future::Future<Output = StoreResult<MessageWritten>> + Send + 'a>>;
+/// The outcome of one write of a batch, or (outer `Err`) a failure of the savepoint machinery
+/// itself, after which the transaction's state is unknown and the whole batch must fail.
+type WriteFuture<'a> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = StoreResult<StoreResult<MessageWritten>>> + Send + 'a>,
+>;
 
-/// One write of a batch inside a savepoint: its failure undoes only its own changes. (Boxed
-/// with one explicit lifetime: the compiler cannot prove the nested sqlx futures `Send`
-/// otherwise.)
+/// One write of a batch inside a savepoint: its failure undoes only its own changes. If the
+/// savepoint cannot be opened, rolled back to or released, the connection is in a state nobody
+/// can reason about: the outer error makes the caller abandon the whole transaction, so no
+/// write of the batch commits half-done. (Boxed with one explicit lifetime: the compiler
+/// cannot prove the nested sqlx futures `Send` otherwise.)
 fn write_one<'a>(
     conn: &'a mut SqliteConnection,
     w: &'a MessageWrite,
@@ -263,7 +270,7 @@ fn write_one<'a>(
             .execute(&mut *conn)
             .await
             .map_err(map_err)?;
-        r
+        Ok(r)
     })
 }
 
@@ -412,7 +419,14 @@ impl MessagingStore for SqliteStore {
         };
         let mut out = Vec::with_capacity(writes.len());
         for w in writes {
-            out.push(write_one(&mut tx, w, sealer).await);
+            match write_one(&mut tx, w, sealer).await {
+                Ok(r) => out.push(r),
+                Err(e) => {
+                    // Dropping the transaction rolls it back: nothing of this batch commits.
+                    drop(tx);
+                    return writes.iter().map(|_| Err(batch_failed(&e))).collect();
+                }
+            }
         }
         // One commit, one WAL fsync, for the whole batch; nobody hears "ok" before it.
         if let Err(e) = tx.commit().await.map_err(map_err) {
@@ -476,18 +490,21 @@ impl MessagingStore for SqliteStore {
             Mailbox::Inbox => "recipient",
             Mailbox::Outbox => "sender",
         };
-        let sql = format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE {col} = ? \
-             AND (? IS NULL OR state = ?) AND (? IS NULL OR id < ?) ORDER BY id DESC LIMIT ?"
+        // Only the conditions given, so that the planner can use (recipient, state, id).
+        let sql =
+            format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE {col} = ?{}{} ORDER BY id DESC LIMIT ?",
+            if q.state.is_some() { " AND state = ?" } else { "" },
+            if q.before.is_some() { " AND id < ?" } else { "" },
         );
-        let state = q.state.map(|s| s.as_str());
-        let before = q.before.map(|b| b.to_string());
-        let rows = sqlx::query(&sql)
-            .bind(q.office.as_str())
-            .bind(state)
-            .bind(state)
-            .bind(before.clone())
-            .bind(before)
+        let mut query = sqlx::query(&sql).bind(q.office.as_str());
+        if let Some(state) = q.state {
+            query = query.bind(state.as_str());
+        }
+        if let Some(before) = q.before {
+            query = query.bind(before.to_string());
+        }
+        let rows = query
             .bind(i64::from(q.limit.clamp(1, 500)))
             .fetch_all(&self.pool)
             .await
@@ -549,6 +566,22 @@ impl MessagingStore for SqliteStore {
         .await
         .map_err(map_err)?;
         rows.iter().map(message_from_row).collect()
+    }
+
+    async fn blob_keys_in_use(&self, keys: &[String]) -> StoreResult<HashSet<String>> {
+        let mut used = HashSet::new();
+        for chunk in keys.chunks(500) {
+            let sql = format!(
+                "SELECT blob_key FROM messages WHERE blob_key IN ({})",
+                vec!["?"; chunk.len()].join(", ")
+            );
+            let mut query = sqlx::query_scalar::<_, String>(&sql);
+            for k in chunk {
+                query = query.bind(k);
+            }
+            used.extend(query.fetch_all(&self.pool).await.map_err(map_err)?);
+        }
+        Ok(used)
     }
 
     async fn delete_message(&self, id: &MessageId) -> StoreResult<bool> {

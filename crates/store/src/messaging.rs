@@ -12,6 +12,8 @@
 //! - audit appends are serialized per office (SQLite: one writer; PostgreSQL: a row lock on the
 //!   office's head row), so `seq` has no gaps and `prev_hash` always names the previous entry.
 
+use std::collections::HashSet;
+
 use async_trait::async_trait;
 pub use renkei_api::{MessageId, MessageState};
 use renkei_ids::{FileSeq, OfficeNumber, PersonalUserId};
@@ -364,6 +366,9 @@ pub trait MessagingStore: Send + Sync {
     /// Messages stored before `stored_before` (the delete horizon), in any state.
     async fn purgeable(&self, stored_before: Millis, limit: u32)
         -> StoreResult<Vec<MessageRecord>>;
+
+    /// Which of `keys` a message row refers to (for the orphan-blob sweep).
+    async fn blob_keys_in_use(&self, keys: &[String]) -> StoreResult<HashSet<String>>;
 
     /// Delete a message row and its receipts (after its blob was deleted). Audit entries stay.
     /// Returns whether a row was deleted.

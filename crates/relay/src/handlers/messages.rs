@@ -77,11 +77,34 @@ fn send_headers(headers: &HeaderMap, max: u64) -> ApiResult<SendHeaders> {
     })
 }
 
-/// Read the body, never more than announced; a cut-off stream is a length mismatch.
+/// Longest wait for the next piece of an upload: a client that stalls longer gives its slot up.
+const UPLOAD_IDLE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Memory reserved up front for a body; more grows as bytes actually arrive, so an announced
+/// length alone cannot make the relay allocate.
+const INITIAL_BODY_CAPACITY: u64 = 256 * 1024;
+
+/// Read the body, never more than announced; a cut-off or stalled stream is a length mismatch.
 async fn read_body(body: Body, expected: &SendHeaders) -> ApiResult<Bytes> {
     let mut stream = body.into_data_stream();
-    let mut buf = BytesMut::with_capacity(usize::try_from(expected.length).unwrap_or(0));
-    while let Some(chunk) = stream.next().await {
+    let mut buf = BytesMut::with_capacity(
+        usize::try_from(expected.length.min(INITIAL_BODY_CAPACITY)).unwrap_or(0),
+    );
+    loop {
+        let next = tokio::time::timeout(UPLOAD_IDLE, stream.next())
+            .await
+            .map_err(|_| {
+                ApiError::detail(
+                    ErrorCode::LengthMismatch,
+                    format!(
+                        "upload stalled: no data for {} s after {} of {} bytes",
+                        UPLOAD_IDLE.as_secs(),
+                        buf.len(),
+                        expected.length
+                    ),
+                )
+            })?;
+        let Some(chunk) = next else { break };
         let chunk = chunk.map_err(|e| {
             ApiError::detail(
                 ErrorCode::LengthMismatch,
@@ -226,6 +249,8 @@ async fn send_inner(
         }
         return Ok((StatusCode::OK, existing_response(state, &prior).await?));
     }
+    // Held until the envelope is stored: bounds the memory of envelopes in flight.
+    let _slot = state.upload_slot().await;
     let t0 = std::time::Instant::now();
     let bytes = read_body(body, &h).await?;
     let t_body = t0.elapsed();
@@ -288,6 +313,7 @@ async fn send_inner(
                 "an insert answered as a transition".into(),
             )),
         });
+    // Only for outcomes that prove this row was not written.
     let discard = || async {
         if let Err(e) = state.blobs().delete(&m.blob_key).await {
             tracing::warn!(error = %e, key = %m.blob_key, "could not delete an unused blob");
@@ -317,8 +343,12 @@ async fn send_inner(
             discard().await;
             Err(ErrorCode::IdempotencyConflict.into())
         }
+        // Whether the row committed is unknown (a lost connection, a failed group commit):
+        // the blob stays, since the row may point at it. If the row did not commit, the blob is
+        // an orphan that the retention job's sweep removes once it is older than its grace
+        // period; a retry with the same key stores a fresh blob or finds the committed row.
         Err(e) => {
-            discard().await;
+            tracing::warn!(error = %e, key = %m.blob_key, "send commit failed; blob kept for the orphan sweep");
             Err(e.into())
         }
     }

@@ -8,6 +8,7 @@ use axum::Json;
 use renkei_api::{
     ErrorCode, OfficeLoginRequest, Problem, SessionResponse, UserLoginRequest, UserLoginResponse,
 };
+use renkei_ids::{KjUserId, OfficeNumber, PersonalUserId};
 use renkei_store::{Millis, SessionRecord, SessionStage, StoreError};
 
 use super::{audit, audit_best_effort, datetime};
@@ -35,6 +36,125 @@ async fn verify_password(password: String, hash: String) -> bool {
         .unwrap_or(false)
 }
 
+/// The account a login names, for counting failures.
+#[derive(Clone, Copy)]
+enum Account<'a> {
+    User(&'a PersonalUserId),
+    Kj(&'a KjUserId),
+}
+
+impl Account<'_> {
+    fn stage(self) -> &'static str {
+        match self {
+            Account::User(_) => "user",
+            Account::Kj(_) => "office",
+        }
+    }
+
+    /// Count one attempt atomically (before the password is checked).
+    async fn record_attempt(
+        self,
+        state: &RelayState,
+        now: Millis,
+    ) -> ApiResult<(u32, Option<Millis>)> {
+        let (threshold, lockout) = (state.config().max_failed_logins, ms(state.config().lockout));
+        Ok(match self {
+            Account::User(id) => {
+                state
+                    .store()
+                    .record_personal_user_login_failure(id, now, threshold, lockout)
+                    .await?
+            }
+            Account::Kj(id) => {
+                state
+                    .store()
+                    .record_kj_login_failure(id, now, threshold, lockout)
+                    .await?
+            }
+        })
+    }
+
+    async fn reset(self, state: &RelayState) -> ApiResult<()> {
+        match self {
+            Account::User(id) => state.store().reset_personal_user_login_failures(id).await?,
+            Account::Kj(id) => state.store().reset_kj_login_failures(id).await?,
+        }
+        Ok(())
+    }
+}
+
+/// What the store holds about the account a login names.
+struct Found {
+    office: OfficeNumber,
+    password_hash: String,
+    locked_until: Option<Millis>,
+    disabled: bool,
+}
+
+/// Check one stage's credentials. Every refusal that could tell an outsider whether an ID
+/// exists (unknown ID, an ID of another office, a disabled user, a wrong password) answers the
+/// same `login_failed` after the same Argon2 work; the audit entry keeps the real reason. A
+/// disabled user is told so only after giving the right password. Attempts are counted before
+/// the password is checked (one atomic statement), so parallel guesses cannot get more than
+/// the threshold checked.
+async fn check_credentials(
+    state: &RelayState,
+    device: &DeviceCert,
+    actor: &str,
+    account: Account<'_>,
+    found: Option<Found>,
+    password: String,
+) -> ApiResult<()> {
+    let now = state.now();
+    let refuse = |code: &'static str, locked: bool| {
+        audit(
+            &device.office,
+            now,
+            "login.failed",
+            actor,
+            serde_json::json!({"stage": account.stage(), "code": code, "locked": locked}),
+        )
+    };
+    let found = match found {
+        Some(f) if f.office == device.office => f,
+        other => {
+            verify_password(password, dummy_hash()).await;
+            let code = if other.is_some() {
+                "office_mismatch"
+            } else {
+                "unknown_id"
+            };
+            audit_best_effort(state, vec![refuse(code, false)]).await;
+            return Err(ErrorCode::LoginFailed.into());
+        }
+    };
+    if found.locked_until.is_some_and(|t| t > now) {
+        audit_best_effort(state, vec![refuse("locked", true)]).await;
+        return Err(ErrorCode::AccountLocked.into());
+    }
+    let (attempt, locked_until) = account.record_attempt(state, now).await?;
+    if attempt > state.config().max_failed_logins {
+        audit_best_effort(state, vec![refuse("locked", true)]).await;
+        return Err(ErrorCode::AccountLocked.into());
+    }
+    if !verify_password(password, found.password_hash).await {
+        let locked = locked_until.is_some();
+        audit_best_effort(state, vec![refuse("bad_password", locked)]).await;
+        return Err(if locked {
+            ErrorCode::AccountLocked
+        } else {
+            ErrorCode::LoginFailed
+        }
+        .into());
+    }
+    account.reset(state).await?;
+    if found.disabled {
+        audit_best_effort(state, vec![refuse("disabled", false)]).await;
+        return Err(ErrorCode::UserDisabled.into());
+    }
+    Ok(())
+}
+
 /// Stage 1: personal user ID and password, from an enrolled device.
 #[utoipa::path(post, path = "/session/user", tag = "session", request_body = UserLoginRequest,
     responses((status = 200, body = UserLoginResponse), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
@@ -44,72 +164,23 @@ pub(crate) async fn login_user(
     ApiJson(req): ApiJson<UserLoginRequest>,
 ) -> ApiResult<Json<UserLoginResponse>> {
     let now = state.now();
-    let Some(mut user) = state.store().personal_user(&req.user_id).await? else {
-        verify_password(req.password, dummy_hash()).await;
-        audit_best_effort(
-            &state,
-            vec![audit(
-                &device.office,
-                now,
-                "login.failed",
-                req.user_id.as_str(),
-                serde_json::json!({"stage": "user", "code": "unknown_user"}),
-            )],
-        )
-        .await;
-        return Err(ErrorCode::LoginFailed.into());
-    };
-    if user.office != device.office {
-        audit_best_effort(
-            &state,
-            vec![audit(
-                &device.office,
-                now,
-                "login.failed",
-                req.user_id.as_str(),
-                serde_json::json!({"stage": "user", "code": "office_mismatch"}),
-            )],
-        )
-        .await;
-        return Err(ErrorCode::OfficeMismatch.into());
-    }
-    if user.disabled {
-        return Err(ErrorCode::UserDisabled.into());
-    }
-    if user.locked_until.is_some_and(|t| t > now) {
-        return Err(ErrorCode::AccountLocked.into());
-    }
-    if !verify_password(req.password, user.password_hash.clone()).await {
-        user.failed_logins += 1;
-        let locked = user.failed_logins >= state.config().max_failed_logins;
-        if locked {
-            user.locked_until = Some(now + ms(state.config().lockout));
-            user.failed_logins = 0;
-        }
-        state.store().update_personal_user(&user).await?;
-        audit_best_effort(
-            &state,
-            vec![audit(
-                &device.office,
-                now,
-                "login.failed",
-                user.user_id.as_str(),
-                serde_json::json!({"stage": "user", "code": "bad_password", "locked": locked}),
-            )],
-        )
-        .await;
-        return Err(if locked {
-            ErrorCode::AccountLocked
-        } else {
-            ErrorCode::LoginFailed
-        }
-        .into());
-    }
-    if user.failed_logins != 0 || user.locked_until.is_some() {
-        user.failed_logins = 0;
-        user.locked_until = None;
-        state.store().update_personal_user(&user).await?;
-    }
+    let user = state.store().personal_user(&req.user_id).await?;
+    let found = user.as_ref().map(|u| Found {
+        office: u.office.clone(),
+        password_hash: u.password_hash.clone(),
+        locked_until: u.locked_until,
+        disabled: u.disabled,
+    });
+    check_credentials(
+        &state,
+        &device,
+        req.user_id.as_str(),
+        Account::User(&req.user_id),
+        found,
+        req.password,
+    )
+    .await?;
+    let user = user.ok_or(ApiError::new(ErrorCode::Internal))?;
     let token = new_token();
     let expires_at = now + ms(state.config().stage1_ttl);
     state
@@ -141,59 +212,28 @@ pub(crate) async fn login_office(
 ) -> ApiResult<Json<SessionResponse>> {
     let now = state.now();
     let stage1 = check_session(&state, &device, &req.stage1_token, SessionStage::User).await?;
-    let Some(mut account) = state.store().kj_account(&req.kj_id).await? else {
-        verify_password(req.password, dummy_hash()).await;
-        audit_best_effort(
-            &state,
-            vec![audit(
-                &device.office,
-                now,
-                "login.failed",
-                stage1.user_id.as_str(),
-                serde_json::json!({"stage": "office", "code": "unknown_kj_id"}),
-            )],
-        )
-        .await;
-        return Err(ErrorCode::LoginFailed.into());
-    };
-    if account.office != stage1.office {
-        audit_best_effort(
-            &state,
-            vec![audit(
-                &device.office,
-                now,
-                "login.failed",
-                stage1.user_id.as_str(),
-                serde_json::json!({"stage": "office", "code": "office_mismatch"}),
-            )],
-        )
-        .await;
-        return Err(ErrorCode::OfficeMismatch.into());
+    let account = state.store().kj_account(&req.kj_id).await?;
+    // Stage 1 admitted only a user of the device's office, so checking the KJ account
+    // against the device's office checks it against the user's too.
+    if stage1.office != device.office {
+        return Err(ErrorCode::Unauthenticated.into());
     }
-    if account.locked_until.is_some_and(|t| t > now) {
-        return Err(ErrorCode::AccountLocked.into());
-    }
-    if !verify_password(req.password, account.password_hash.clone()).await {
-        account.failed_logins += 1;
-        let locked = account.failed_logins >= state.config().max_failed_logins;
-        if locked {
-            account.locked_until = Some(now + ms(state.config().lockout));
-            account.failed_logins = 0;
-        }
-        state.store().update_kj_account(&account).await?;
-        audit_best_effort(&state, vec![audit(&device.office, now, "login.failed", stage1.user_id.as_str(), serde_json::json!({"stage": "office", "kj_id": account.kj_id.as_str(), "code": "bad_password", "locked": locked}))]).await;
-        return Err(if locked {
-            ErrorCode::AccountLocked
-        } else {
-            ErrorCode::LoginFailed
-        }
-        .into());
-    }
-    if account.failed_logins != 0 || account.locked_until.is_some() {
-        account.failed_logins = 0;
-        account.locked_until = None;
-        state.store().update_kj_account(&account).await?;
-    }
+    let found = account.as_ref().map(|a| Found {
+        office: a.office.clone(),
+        password_hash: a.password_hash.clone(),
+        locked_until: a.locked_until,
+        disabled: false,
+    });
+    check_credentials(
+        &state,
+        &device,
+        stage1.user_id.as_str(),
+        Account::Kj(&req.kj_id),
+        found,
+        req.password,
+    )
+    .await?;
+    let account = account.ok_or(ApiError::new(ErrorCode::Internal))?;
     let token = new_token();
     let expires_at = now + ms(state.config().session_ttl);
     let session = SessionRecord {

@@ -46,6 +46,10 @@ pub struct LoadtestArgs {
     /// ディスクの fsync 書き込み性能の測定を省く / skip measuring the disk's fsync'd write rate
     #[arg(long)]
     no_baseline: bool,
+    /// --spawn で負荷の前に投入する送受信済みメッセージの数（ストアが大きいときの挙動を測る） /
+    /// finished messages to store before the load (--spawn), to measure the relay with a large store
+    #[arg(long, default_value_t = 0, requires = "spawn")]
+    prefill: u64,
 }
 
 /// Run `renkei loadtest`.
@@ -84,6 +88,15 @@ pub fn run(args: LoadtestArgs) -> anyhow::Result<ExitCode> {
                 args.offices.max(2),
             )
             .await?;
+            if args.prefill > 0 {
+                let took = renkei_loadtest::spawn::prefill(&s, args.prefill, 64).await?;
+                eprintln!(
+                    "履歴 {} 件を投入しました / prefilled {} messages in {:.1} s",
+                    args.prefill,
+                    args.prefill,
+                    took.as_secs_f64()
+                );
+            }
             let dir = s.data_dir.join("server");
             (s.participants, dir, Some(s.server))
         };
@@ -104,7 +117,18 @@ pub fn run(args: LoadtestArgs) -> anyhow::Result<ExitCode> {
             participants.len(),
             opts.duration.as_secs()
         );
+        let memory = spawned
+            .is_some()
+            .then(renkei_loadtest::spawn::process_memory_mib)
+            .flatten();
         let mut report = renkei_loadtest::run(participants, &opts).await?;
+        report.prefilled = args.prefill;
+        if let Some((start, _)) = memory {
+            let end = renkei_loadtest::spawn::process_memory_mib();
+            report.rss_mib_start = Some(start);
+            report.rss_mib_end = end.map(|(rss, _)| rss);
+            report.rss_mib_peak = end.map(|(_, peak)| peak);
+        }
         if let Some(b) = baseline {
             report.fsync_writes_per_s = Some(b);
             report.ratio_to_fsync = Some(report.files_per_s / b.max(f64::EPSILON));

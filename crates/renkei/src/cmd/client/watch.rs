@@ -1,0 +1,77 @@
+//! `watch`: send complete units from the care software's export folder (and optionally import
+//! received ones) on an interval.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::anyhow;
+use clap::Args;
+use renkei_client::watch::FolderScanner;
+
+use super::{online, ClientArgs};
+
+/// `watch`
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// 監視するフォルダ（省略時は設定）/ folder to watch (default: configured)
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// 確認の間隔（秒）/ scan interval in seconds
+    #[arg(long, default_value_t = 5)]
+    pub interval: u64,
+    /// 受信ファイルも取り込む / also import received units each round
+    #[arg(long)]
+    pub receive: bool,
+    /// この回数だけ確認して終了（0 は無限）/ stop after this many scans (0 = forever)
+    #[arg(long, default_value_t = 0)]
+    pub scans: u64,
+}
+
+/// `renkei client watch`.
+pub(super) async fn watch(args: &ClientArgs, a: &WatchArgs) -> anyhow::Result<ExitCode> {
+    let o = online(args).await?;
+    let dir = a
+        .dir
+        .clone()
+        .or_else(|| o.home().watch_dir())
+        .ok_or_else(|| anyhow!("監視するフォルダを --dir か設定で指定してください / give --dir"))?;
+    let mut scanner = FolderScanner::new();
+    let mut n = 0u64;
+    loop {
+        for out in o.watch_once(&dir, &mut scanner).await? {
+            if args.json {
+                println!("{}", serde_json::to_string(&out)?);
+            } else {
+                println!(
+                    "{} {}: {} {}",
+                    out.seq,
+                    out.files.join(","),
+                    out.result,
+                    out.detail
+                );
+            }
+        }
+        if let Err(e) = o.flush_outbox(|_| {}).await {
+            eprintln!("{e}");
+        }
+        if a.receive {
+            for r in o.import_all(None).await? {
+                match r {
+                    Ok(out) if args.json => println!("{}", serde_json::to_string(&out)?),
+                    Ok(out) => println!(
+                        "受信 / received {} {}: {}",
+                        out.sender, out.file_seq, out.state
+                    ),
+                    Err((id, e)) => eprintln!("{id}: {e}"),
+                }
+            }
+        }
+        n += 1;
+        if a.scans != 0 && n >= a.scans {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(a.interval.max(1))).await;
+    }
+    Ok(ExitCode::SUCCESS)
+}
