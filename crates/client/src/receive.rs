@@ -212,6 +212,8 @@ impl Office {
             .created_at_millis()
             .map_err(|e| OpenFailure::Final(e.to_string()))?;
         let revoked = self.revocations_at(created_at).await?;
+        let stored_ms = i64::try_from(status.message.stored_at.unix_timestamp_nanos() / 1_000_000)
+            .unwrap_or(i64::MAX);
         let (header, files) = open_bytes(
             &bytes,
             &self.keys,
@@ -220,7 +222,11 @@ impl Office {
                 my_cert_serials: &self.own_serials,
                 sender_cert: &sender_cert,
                 ca_cert_pem: self.home.ca_pem(),
-                now: renkei_pki::now_millis(),
+                // The sender's certificate must have been valid when the relay accepted the
+                // message (the time of its signed `stored` receipt), not still today: a unit
+                // sent the day before the sender's certificate expired is fetched after.
+                // Revocations are checked by the list above, whatever the time.
+                now: renkei_pki::now_millis().min(stored_ms),
                 is_revoked: &|s: &str| revoked.contains(&s.to_ascii_lowercase()),
             },
         )?;
