@@ -183,7 +183,7 @@ impl FileKind {
         matches!(self, FileKind::Upjsk | FileKind::Dltjsk)
     }
 
-    /// Whether the kind is one of the 介護予防 files whose item tables Renkei does not have.
+    /// Whether the kind is one of the 介護予防 files (added in 4.0, CSV version 202407 only).
     pub fn is_prevention(self) -> bool {
         matches!(
             self,
@@ -196,6 +196,11 @@ impl FileKind {
                 | FileKind::UpyoboSub
                 | FileKind::Dltyobo
         )
+    }
+
+    /// Whether the file is CSV (every kind but the family-structure image, a JPEG).
+    pub fn is_csv(self) -> bool {
+        self != FileKind::UpkihonImage
     }
 
     /// The file name extension: `CSV`, or `JPG` for the family image.

@@ -144,6 +144,10 @@ pub enum Role {
     ActivityStart,
     ActivityEnd,
     OtherService,
+    /// 利用者基本情報 and its 別表/削除: 相談日 (the key of the 介護予防 basic information).
+    ConsultDate,
+    /// 利用者基本情報 No.62: the family-structure image's file name.
+    ImageFile,
 }
 
 /// A code table (e.g. 要介護状態区分コード): value → Japanese label.
@@ -352,7 +356,15 @@ mod tests {
         assert_eq!(w(Dltplan, V202407), Some(4));
         assert_eq!(w(Dltjsk, V202407), Some(6));
         assert_eq!(w(Dlt1kyo, V202208), Some(4));
-        assert_eq!(w(Upyobo, V202407), None);
+        assert_eq!(w(Upkihon, V202407), Some(71));
+        assert_eq!(w(UpkihonSub1, V202407), Some(7));
+        assert_eq!(w(UpkihonSub2, V202407), Some(11));
+        assert_eq!(w(Dltkihon, V202407), Some(4));
+        assert_eq!(w(Upyobo, V202407), Some(57));
+        assert_eq!(w(UpyoboSub, V202407), Some(17));
+        assert_eq!(w(Dltyobo, V202407), Some(4));
+        assert_eq!(w(Upyobo, V202208), None);
+        assert_eq!(w(UpkihonImage, V202407), None);
         let l = reg.layout(Upsikyu, V202208).unwrap();
         assert_eq!(l.items[l.pos(Role::Count).unwrap()].len, 2);
         assert_eq!(l.items[26].name, "前月までの利用日数"); // №27 of the 3.2 change log

@@ -169,14 +169,20 @@ impl<'a> Splitter<'a> {
             // One pass: stop at a separator, note a stray quote on the way.
             let mut end = pos;
             let mut stray = false;
-            while end < b.len() {
-                match SPECIAL[usize::from(b[end])] {
-                    0 => end += 1,
-                    2 => {
-                        stray = true;
-                        end += 1;
+            loop {
+                match b[end..].iter().position(|&c| SPECIAL[usize::from(c)] != 0) {
+                    None => {
+                        end = b.len();
+                        break;
                     }
-                    _ => break,
+                    Some(j) if b[end + j] == b'"' => {
+                        stray = true;
+                        end += j + 1;
+                    }
+                    Some(j) => {
+                        end += j;
+                        break;
+                    }
                 }
             }
             if stray || (quoted && end > pos) {
@@ -234,37 +240,40 @@ pub enum DecodeError {
 
 /// Decode one field's raw bytes (quotes included when `quoted`) into `out`.
 pub fn decode_field(raw: &[u8], quoted: bool, out: &mut String) -> Result<(), DecodeError> {
+    let mut ascii = Vec::new();
+    if !decode_field_into(raw, quoted, &mut ascii, out)? {
+        out.push_str(std::str::from_utf8(&ascii).map_err(|_| DecodeError::Invalid(0))?);
+    }
+    Ok(())
+}
+
+/// [`decode_field`] for [`scan`]: an all-ASCII field is appended to `ascii` (validated as UTF-8
+/// once per record, not once per field) and `false` returned; any other field is decoded into
+/// `wide` and `true` returned. On error the buffers may hold a partial field.
+fn decode_field_into(
+    raw: &[u8],
+    quoted: bool,
+    ascii: &mut Vec<u8>,
+    wide: &mut String,
+) -> Result<bool, DecodeError> {
     let content = if quoted && raw.len() >= 2 {
         &raw[1..raw.len() - 1]
     } else {
         raw
     };
     if check_bytes(content, quoted)? {
-        let s = std::str::from_utf8(content).map_err(|_| DecodeError::Invalid(0))?;
-        if quoted {
-            if s.contains('"') {
-                out.push_str(&s.replace("\"\"", "\""));
-            } else {
-                out.push_str(s);
-            }
+        if quoted && content.contains(&b'"') {
+            unescape_quotes(content, ascii);
         } else {
-            out.push_str(s);
+            ascii.extend_from_slice(content);
         }
-        return Ok(());
+        return Ok(false);
     }
     let unescaped;
     let bytes = if quoted && content.contains(&b'"') {
         // Safe at byte level: no MS932 trail byte is 0x22.
         let mut v = Vec::with_capacity(content.len());
-        let mut i = 0;
-        while i < content.len() {
-            v.push(content[i]);
-            i += if content[i] == b'"' && content.get(i + 1) == Some(&b'"') {
-                2
-            } else {
-                1
-            };
-        }
+        unescape_quotes(content, &mut v);
         unescaped = v;
         &unescaped[..]
     } else {
@@ -274,10 +283,10 @@ pub fn decode_field(raw: &[u8], quoted: bool, out: &mut String) -> Result<(), De
     let need = dec
         .max_utf8_buffer_length_without_replacement(bytes.len())
         .unwrap_or(bytes.len() * 3);
-    out.reserve(need);
-    let (res, read) = dec.decode_to_string_without_replacement(bytes, out, true);
+    wide.reserve(need);
+    let (res, read) = dec.decode_to_string_without_replacement(bytes, wide, true);
     match res {
-        DecoderResult::InputEmpty => Ok(()),
+        DecoderResult::InputEmpty => Ok(true),
         DecoderResult::Malformed(bad, _) => {
             Err(DecodeError::Invalid(read.saturating_sub(usize::from(bad))))
         }
@@ -285,9 +294,26 @@ pub fn decode_field(raw: &[u8], quoted: bool, out: &mut String) -> Result<(), De
     }
 }
 
+/// Copy `content` to `out`, turning each `""` into `"`.
+fn unescape_quotes(content: &[u8], out: &mut Vec<u8>) {
+    let mut i = 0;
+    while i < content.len() {
+        out.push(content[i]);
+        i += if content[i] == b'"' && content.get(i + 1) == Some(&b'"') {
+            2
+        } else {
+            1
+        };
+    }
+}
+
 /// Structural MS932 scan: control characters, stray single bytes, 外字 lead bytes.
 /// Returns whether all bytes are ASCII.
 fn check_bytes(b: &[u8], allow_newlines: bool) -> Result<bool, DecodeError> {
+    // Common case first: printable ASCII only (a loop the compiler vectorises).
+    if b.iter().all(|&c| (0x20..0x7F).contains(&c)) {
+        return Ok(true);
+    }
     let mut i = 0;
     let mut ascii = true;
     while i < b.len() {
@@ -327,16 +353,19 @@ pub struct RecordView<'a> {
     pub field_count: usize,
     /// Stored fields.
     pub fields: &'a [RawField],
-    texts: &'a str,
-    ends: &'a [usize],
+    ascii: &'a str,
+    wide: &'a str,
+    spans: &'a [(usize, usize, bool)],
     ok: &'a [bool],
 }
 
 impl<'a> RecordView<'a> {
     /// Decoded text of field `i` (empty when it could not be decoded).
     pub fn text(&self, i: usize) -> &'a str {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        &self.texts[start..self.ends[i]]
+        let (a, b, wide) = self.spans[i];
+        if wide { self.wide } else { self.ascii }
+            .get(a..b)
+            .unwrap_or_default()
     }
     /// Whether field `i` decoded cleanly.
     pub fn decoded(&self, i: usize) -> bool {
@@ -419,8 +448,10 @@ pub fn scan(
         line: 1,
     };
     let mut fields = Vec::new();
-    let mut texts = String::new();
-    let mut ends = Vec::new();
+    let mut ascii: Vec<u8> = Vec::new();
+    let mut wide = String::new();
+    let mut errs: Vec<(usize, DecodeError)> = Vec::new();
+    let mut spans: Vec<(usize, usize, bool)> = Vec::new();
     let mut ok = Vec::new();
     let mut other_ending: Option<(Terminator, u64)> = None;
     let mut last_term = Terminator::CrLf;
@@ -452,34 +483,51 @@ pub fn scan(
                 "misplaced quote: a quote inside a field is written \"\" and the whole field is quoted"),
             None => {}
         }
-        texts.clear();
-        ends.clear();
+        ascii.clear();
+        wide.clear();
+        errs.clear();
+        spans.clear();
         ok.clear();
         for (i, f) in fields.iter().enumerate() {
             let raw = &bytes[f.start..f.end];
-            let before = texts.len();
-            match decode_field(raw, f.quoted, &mut texts) {
-                Ok(()) => ok.push(true),
+            let (a0, w0) = (ascii.len(), wide.len());
+            match decode_field_into(raw, f.quoted, &mut ascii, &mut wide) {
+                Ok(w) => {
+                    ok.push(true);
+                    spans.push(if w {
+                        (w0, wide.len(), true)
+                    } else {
+                        (a0, ascii.len(), false)
+                    });
+                }
                 Err(e) => {
-                    texts.truncate(before);
+                    ascii.truncate(a0);
+                    wide.truncate(w0);
                     ok.push(false);
-                    let no = i + 1;
-                    let at = |o: usize| f.start + o;
-                    match e {
-                        DecodeError::Gaiji(o) => sink.push(Code::F104, Some(rec.line), None,
-                            format!("第{no}項目に外字（ユーザー定義文字、0x{:02X}{:02X}）があります。MS932の文字に置き換えてください", bytes[at(o)], bytes.get(at(o) + 1).copied().unwrap_or(0)),
-                            format!("field {no} holds a user-defined character (0x{:02X}..) at byte {}; replace it with an MS932 character", bytes[at(o)], at(o))),
-                        DecodeError::Invalid(o) => sink.push(Code::F103, Some(rec.line), None,
-                            format!("第{no}項目にMS932（Shift_JIS）として読めないバイト（0x{:02X}、{}バイト目）があります", bytes.get(at(o)).copied().unwrap_or(0), at(o)),
-                            format!("field {no} has bytes that are not MS932 (0x{:02X} at byte {})", bytes.get(at(o)).copied().unwrap_or(0), at(o))),
-                        DecodeError::Control(o, c) => sink.push(Code::F105, Some(rec.line), None,
-                            format!("第{no}項目に制御文字（0x{c:02X}）があります"),
-                            format!("field {no} holds control character 0x{c:02X} at byte {}", at(o))),
-                    }
+                    spans.push((a0, a0, false));
+                    errs.push((i, e));
                 }
             }
-            ends.push(texts.len());
         }
+        for &(i, e) in &errs {
+            let f = &fields[i];
+            let no = i + 1;
+            let at = |o: usize| f.start + o;
+            match e {
+                DecodeError::Gaiji(o) => sink.push(Code::F104, Some(rec.line), None,
+                    format!("第{no}項目に外字（ユーザー定義文字、0x{:02X}{:02X}）があります。MS932の文字に置き換えてください", bytes[at(o)], bytes.get(at(o) + 1).copied().unwrap_or(0)),
+                    format!("field {no} holds a user-defined character (0x{:02X}..) at byte {}; replace it with an MS932 character", bytes[at(o)], at(o))),
+                DecodeError::Invalid(o) => sink.push(Code::F103, Some(rec.line), None,
+                    format!("第{no}項目にMS932（Shift_JIS）として読めないバイト（0x{:02X}、{}バイト目）があります", bytes.get(at(o)).copied().unwrap_or(0), at(o)),
+                    format!("field {no} has bytes that are not MS932 (0x{:02X} at byte {})", bytes.get(at(o)).copied().unwrap_or(0), at(o))),
+                DecodeError::Control(o, c) => sink.push(Code::F105, Some(rec.line), None,
+                    format!("第{no}項目に制御文字（0x{c:02X}）があります"),
+                    format!("field {no} holds control character 0x{c:02X} at byte {}", at(o))),
+            }
+        }
+        // `ascii` holds checked ASCII only, so this holds; were it ever to fail, the ASCII fields
+        // would read as empty rather than panic.
+        let ascii_text = std::str::from_utf8(&ascii).unwrap_or_default();
         summary.records += 1;
         on_record(&RecordView {
             line: rec.line,
@@ -487,8 +535,9 @@ pub fn scan(
             term: (rec.end, rec.term_end),
             field_count: rec.field_count,
             fields: &fields,
-            texts: &texts,
-            ends: &ends,
+            ascii: ascii_text,
+            wide: &wide,
+            spans: &spans,
             ok: &ok,
         });
     }

@@ -1,5 +1,6 @@
 //! HTML that looks like the printed forms: 第6表 with its calendar grid, 第7表 with its unit
-//! table, 第1表–第3表 as the plan pages, 利用者補足情報 as a sheet. One page per user, A4
+//! table, 第1表–第3表 as the plan pages, 利用者補足情報 and the 介護予防 利用者基本情報 /
+//! 支援計画書 as sheets, their 別表 as tables. One page per user, A4
 //! landscape when printed from a browser.
 
 use std::collections::BTreeMap;
@@ -68,7 +69,10 @@ pub fn render_html(doc: &Document) -> String {
         match doc.kind() {
             FileKind::Upplan | FileKind::Upjsk => service_use(doc, recs, &mut body),
             FileKind::Upsikyu => summary(doc, recs, &mut body),
-            FileKind::Up1kyo | FileKind::Uphosoku => sheet(doc, recs, &mut body),
+            // One record per user with many items: a two-column sheet like the paper form.
+            FileKind::Up1kyo | FileKind::Uphosoku | FileKind::Upkihon | FileKind::Upyobo => {
+                sheet(doc, recs, &mut body)
+            }
             FileKind::Up2kyo => plan2(doc, recs, &mut body),
             FileKind::Up3kyo => plan3(doc, recs, &mut body),
             _ => table(doc, recs, &mut body),

@@ -206,8 +206,15 @@ pub(crate) fn record(c: &mut Checker<'_>, l: &'static Layout, r: &RecordView<'_>
     }
     // Keys for the transmission unit.
     let key = match kind {
-        FileKind::Up1kyo | FileKind::Up2kyo | FileKind::Up3kyo | FileKind::Dlt1kyo => {
-            get(Role::PlanDate)
+        FileKind::Up1kyo
+        | FileKind::Up2kyo
+        | FileKind::Up3kyo
+        | FileKind::Dlt1kyo
+        | FileKind::Upyobo
+        | FileKind::UpyoboSub
+        | FileKind::Dltyobo => get(Role::PlanDate),
+        FileKind::Upkihon | FileKind::UpkihonSub1 | FileKind::UpkihonSub2 | FileKind::Dltkihon => {
+            get(Role::ConsultDate)
         }
         FileKind::Uphosoku if get(Role::Month) == "000000" => get(Role::PlanDate),
         _ => get(Role::Month),
@@ -255,6 +262,12 @@ pub(crate) fn record(c: &mut Checker<'_>, l: &'static Layout, r: &RecordView<'_>
                     format!("a supplement tied to table 6 has plan date 00000000 (got {d})"));
             }
         }
+        FileKind::Upkihon => {
+            let image = get(Role::ImageFile);
+            if !image.is_empty() {
+                image_name(c, line, image);
+            }
+        }
         FileKind::Up1kyo => sender_is(
             c,
             line,
@@ -287,6 +300,36 @@ pub(crate) fn record(c: &mut Checker<'_>, l: &'static Layout, r: &RecordView<'_>
             }
         }
         _ => {}
+    }
+}
+
+/// 利用者基本情報 No.62 names a family-structure image: `UPKIHON_IMAGE_<route>_<連番>_<枝番>.jpg`
+/// with the route and ファイル連番 of the file itself (S2 No.62 命名規則).
+fn image_name(c: &mut Checker<'_>, line: u64, image: &str) {
+    let parsed = crate::name::FileName::parse(image)
+        .ok()
+        .filter(|n| n.kind == FileKind::UpkihonImage);
+    let Some(img) = parsed else {
+        c.push(
+            Code::F306,
+            line,
+            c.item(Role::ImageFile),
+            format!("家族構成 画像ファイル名「{image}」が UPKIHON_IMAGE_送信元_種類_送信先_種類_連番_枝番.jpg の形式ではありません"),
+            format!("image file name {image:?} does not follow UPKIHON_IMAGE_<route>_<seq>_<branch>.jpg"),
+        );
+        return;
+    };
+    let Some(n) = c.name else { return };
+    if img.sender != n.sender || img.recipient != n.recipient || img.seq != n.seq {
+        c.push(
+            Code::F306,
+            line,
+            c.item(Role::ImageFile),
+            format!(
+                "家族構成 画像ファイル名「{image}」の送信元・送信先・連番がこのファイルと違います"
+            ),
+            format!("image file {image:?} has another route or file sequence than this file"),
+        );
     }
 }
 

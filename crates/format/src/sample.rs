@@ -12,8 +12,9 @@ use crate::write::{write_file, FileData, WriteError};
 /// Why a sample cannot be generated.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SampleError {
-    /// Renkei has no item table for this kind (介護予防 files).
-    #[error("{0} の項目定義は未収録のため例を作れません / no layout for {0}, no sample")]
+    /// The kind has no item table (the family-structure image) or none in the CSV version of
+    /// the month (the 介護予防 files and 第3表 exist from 202407).
+    #[error("{0} の項目定義がない（またはこの対象年月のCSVバージョンにない）ため例を作れません / no layout for {0} in this version, no sample")]
     NoLayout(FileKind),
     /// Writing failed (a bug: sample data is MS932).
     #[error(transparent)]
@@ -30,12 +31,15 @@ fn equipment_office() -> OfficeNumber {
     "1370000003".parse().expect("constant office number")
 }
 
-/// The kinds `sample_unit` can generate.
+/// The kinds `sample_unit` can generate (every CSV kind; the 介護予防 kinds and 第3表 only for
+/// service months of CSV version 202407).
 pub fn sample_kinds() -> Vec<FileKind> {
-    FileKind::ALL
-        .into_iter()
-        .filter(|k| !k.is_prevention())
-        .collect()
+    FileKind::ALL.into_iter().filter(|k| k.is_csv()).collect()
+}
+
+/// Whether `sample_unit` can generate `kind` for a service month of `version`.
+pub fn can_sample(kind: FileKind, version: CsvVersion) -> bool {
+    kind.is_csv() && layout(kind, version).is_some()
 }
 
 /// Default parties: a 居宅介護支援事業所 (43) and a 訪問介護事業所 (11).
@@ -67,16 +71,18 @@ pub fn sample_unit(
     seq: &FileSeq,
 ) -> Result<Vec<(FileName, Vec<u8>)>, SampleError> {
     use FileKind::*;
-    if kind.is_prevention() {
+    let version = CsvVersion::for_month(month);
+    if !can_sample(kind, version) {
         return Err(SampleError::NoLayout(kind));
     }
-    let version = CsvVersion::for_month(month);
     let kinds: Vec<FileKind> = match kind {
         Upplan | Upsikyu | Uphosoku => vec![Upplan, Upsikyu, Uphosoku],
         Up1kyo | Up2kyo | Up3kyo if version == CsvVersion::V202407 => {
             vec![Up1kyo, Up2kyo, Up3kyo, Uphosoku]
         }
         Up1kyo | Up2kyo | Up3kyo => vec![Up1kyo, Up2kyo, Uphosoku],
+        Upkihon | UpkihonSub1 | UpkihonSub2 => vec![Upkihon, UpkihonSub1, UpkihonSub2],
+        Upyobo | UpyoboSub => vec![Upyobo, UpyoboSub],
         k => vec![k],
     };
     let gen = if version == CsvVersion::V202407 {
@@ -260,7 +266,216 @@ impl Ctx<'_> {
                     b().role(Role::OtherService, "福祉用具貸与（手すり）").build(),
                 ]
             }
+            Upkihon | UpkihonSub1 | UpkihonSub2 | Dltkihon => self.prevention_basic(kind, l),
+            Upyobo | UpyoboSub | Dltyobo => self.prevention_plan(kind, l),
             _ => Vec::new(),
+        }
+    }
+
+    /// 利用者基本情報, its 別表1/別表2 and its delete file, keyed by 相談日.
+    fn prevention_basic(&self, kind: FileKind, l: &'static Layout) -> Vec<Vec<String>> {
+        use FileKind::*;
+        let consult = self.prev_month_date(10);
+        let b = || self.base(l).role(Role::ConsultDate, consult.clone());
+        match kind {
+            Upkihon => vec![b()
+                .no(5, "1")
+                .no(6, "1")
+                .no(7, "連携 花子")
+                .no(8, "01")
+                .no(10, "01")
+                .no(12, "01")
+                .role(Role::Kana, "タカハシ ハナコ")
+                .role(Role::Name, "髙橋 花子")
+                .role(Role::Sex, "2")
+                .role(Role::Birth, "19400123")
+                .role(Role::Address1, "東京都千代田区千代田１－１")
+                .no(19, "03-0000-0000")
+                .no(21, "11")
+                .no(22, "02")
+                .no(23, "12")
+                .no(24, self.prev_month_date(1))
+                .no(25, format!("{}0331", self.month.year() + 1))
+                .no(26, "01")
+                .no(27, "1")
+                .no(28, self.prev_month_date(5))
+                .no(29, "0")
+                .no(30, "0")
+                .no(31, "0")
+                .no(32, "0")
+                .no(34, "05")
+                .no(35, "1")
+                .no(36, "2")
+                .no(37, "1")
+                .no(38, "0")
+                .no(39, "0")
+                .no(40, "0")
+                .no(42, "髙橋 一郎")
+                .no(44, "03-0000-0003")
+                .no(45, "長男")
+                .no(46, "髙橋 一郎")
+                .no(47, "長男")
+                .no(48, "東京都千代田区千代田３－３")
+                .no(49, "090-0000-0000")
+                .no(63, "長男と二人暮らし。長男は日中仕事で不在")
+                .no(64, "元教員。\"読書会\"を主宰していた")
+                .no(65, "午前は散歩、午後は読書")
+                .no(66, "読書、囲碁")
+                .no(67, "近所の友人と週1回会う")
+                .no(68, "なし")
+                .no(69, "配食サービス（週3回）")
+                .no(70, consult.clone())
+                .no(71, "髙橋 花子")
+                .build()],
+            UpkihonSub1 => [
+                ("6:00", "起床", ""),
+                ("7:30", "朝食", "長男も同席"),
+                ("10:00", "散歩", ""),
+            ]
+            .into_iter()
+            .map(|(t, own, family)| b().no(5, t).no(6, own).no(7, family).build())
+            .collect(),
+            UpkihonSub2 => vec![
+                b().no(5, "H12年10月")
+                    .no(6, "高血圧症")
+                    .no(7, "れんけいクリニック 山田医師")
+                    .no(8, "1")
+                    .no(9, "03-0000-0001")
+                    .no(10, "01")
+                    .no(11, "降圧剤の服用")
+                    .build(),
+                b().no(5, "R2年4月")
+                    .no(6, "変形性膝関節症")
+                    .no(7, "れんけい整形外科")
+                    .no(8, "2")
+                    .no(9, "03-0000-0002")
+                    .no(10, "02")
+                    .build(),
+            ],
+            _ => vec![b().build()],
+        }
+    }
+
+    /// 介護予防サービス・支援計画書, its 別表 and its delete file, keyed by 計画作成(変更)日.
+    fn prevention_plan(&self, kind: FileKind, l: &'static Layout) -> Vec<Vec<String>> {
+        use FileKind::*;
+        let plan_date = self.date(1);
+        let b = || self.base(l).role(Role::PlanDate, plan_date.clone());
+        match kind {
+            Upyobo => {
+                let mut r = b()
+                    .no(5, "1")
+                    .no(6, "2")
+                    .no(7, "0001")
+                    .role(Role::Name, "髙橋 花子")
+                    .no(9, self.prev_month_date(1))
+                    .no(10, self.prev_month_date(1))
+                    .no(11, format!("{}0331", self.month.year() + 1))
+                    .no(12, "21")
+                    .no(13, "2")
+                    .no(14, "1")
+                    .no(15, "包括 一子")
+                    .no(16, "連携 太郎")
+                    .no(17, "れんけい居宅介護支援事業所")
+                    .no(18, "東京都千代田区千代田２－２")
+                    .no(19, "03-0000-0002")
+                    .no(20, "20240401")
+                    .no(21, "れんけい地域包括支援センター")
+                    .no(22, "朝の散歩を続ける")
+                    .no(23, "一人で近所の図書館に通える")
+                    .no(41, "膝の痛みに配慮し、無理のない運動を続ける")
+                    .no(42, "運動機能の維持と外出の機会の確保を図る")
+                    .no(55, "計画に同意します")
+                    .no(56, plan_date.clone())
+                    .no(57, "髙橋 花子");
+                // Four areas: 現在の状況, 意欲・意向, 課題の有無, 課題（背景・原因）.
+                for (i, (now, wish, issue, why)) in [
+                    (
+                        "杖で屋内を歩ける",
+                        "散歩を続けたい",
+                        "1",
+                        "膝の痛みで外出が減った",
+                    ),
+                    ("家事はほぼ自分でできる", "料理を続けたい", "2", ""),
+                    (
+                        "友人と週1回会う",
+                        "読書会に戻りたい",
+                        "1",
+                        "外出の機会が少ない",
+                    ),
+                    ("血圧は安定", "服薬を続ける", "2", ""),
+                ]
+                .into_iter()
+                .enumerate()
+                {
+                    let at = 24 + 4 * i as u16;
+                    r = r
+                        .no(at, now)
+                        .no(at + 1, wish)
+                        .no(at + 2, issue)
+                        .no(at + 3, why);
+                }
+                for (i, (count, need)) in [
+                    ("3", "1"),
+                    ("0", "2"),
+                    ("1", "2"),
+                    ("2", "1"),
+                    ("0", "2"),
+                    ("0", "2"),
+                ]
+                .into_iter()
+                .enumerate()
+                {
+                    r = r.no(43 + i as u16, count).no(49 + i as u16, need);
+                }
+                vec![r.build()]
+            }
+            UpyoboSub => {
+                let row = |need: &str,
+                           goal: &str,
+                           service: &str,
+                           first_need: bool,
+                           first_goal: bool,
+                           kind_: &str,
+                           office: &str| {
+                    let mut r = b().no(5, need).no(10, goal).no(14, service);
+                    if first_need {
+                        r = r
+                            .no(6, "膝の痛みで外出が減り、体力が落ちるおそれがある")
+                            .no(7, "週2回の通所で運動の機会を持つことを提案")
+                            .no(8, "本人：散歩を続けたい")
+                            .no(9, "近所を30分歩ける");
+                    }
+                    if first_goal {
+                        r = r
+                            .no(11, "膝に負担をかけない運動")
+                            .no(12, "毎朝の散歩（本人）")
+                            .no(13, "介護予防通所リハビリテーション");
+                    }
+                    r.no(15, kind_).no(16, office).no(17, "6か月").build()
+                };
+                vec![
+                    row(
+                        "1",
+                        "1",
+                        "1",
+                        true,
+                        true,
+                        "介護予防通所リハビリテーション",
+                        "れんけい通所リハ",
+                    ),
+                    row(
+                        "1",
+                        "1",
+                        "2",
+                        false,
+                        false,
+                        "地域の体操教室",
+                        "社会福祉協議会",
+                    ),
+                ]
+            }
+            _ => vec![b().build()],
         }
     }
 

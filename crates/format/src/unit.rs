@@ -268,11 +268,30 @@ fn check_unit(sink: &mut Sink, files: &[&Report]) -> Option<Combination> {
 
 fn check_keys(sink: &mut Sink, files: &[&Report], combo: Combination) {
     use FileKind::*;
-    let parent_kind = match combo {
-        Combination::CarePlan => Up1kyo,
-        Combination::ServiceUse => Upplan,
+    // (parent, the kinds whose keys must appear in the parent); 介護予防: 別表1/2 carry the
+    // 利用者基本情報's 相談日, the 支援計画 別表 the 支援計画書's 計画作成(変更)日 (S2 notes).
+    let families: &[(FileKind, &[FileKind])] = match combo {
+        Combination::CarePlan => &[(Up1kyo, &[Up2kyo, Up3kyo, Uphosoku])],
+        Combination::ServiceUse => &[(Upplan, &[Upsikyu, Uphosoku])],
+        Combination::Prevention => &[
+            (Upkihon, &[UpkihonSub1, UpkihonSub2]),
+            (Upyobo, &[UpyoboSub]),
+        ],
         _ => return,
     };
+    for (parent_kind, children) in families {
+        check_family(sink, files, combo, *parent_kind, children);
+    }
+}
+
+fn check_family(
+    sink: &mut Sink,
+    files: &[&Report],
+    combo: Combination,
+    parent_kind: FileKind,
+    children: &[FileKind],
+) {
+    use FileKind::*;
     let Some(parent) = files
         .iter()
         .find(|r| r.name.as_ref().is_some_and(|n| n.kind == parent_kind))
@@ -310,7 +329,8 @@ fn check_keys(sink: &mut Sink, files: &[&Report], combo: Combination) {
         }
     }
     for r in files {
-        if r.file == parent.file || r.version.is_none() {
+        let is_child = r.name.as_ref().is_some_and(|n| children.contains(&n.kind));
+        if r.file == parent.file || r.version.is_none() || !is_child {
             continue;
         }
         for k in r
@@ -329,10 +349,11 @@ fn check_keys(sink: &mut Sink, files: &[&Report], combo: Combination) {
                     r.file,
                     k.insurer,
                     k.insured,
-                    if combo == Combination::CarePlan {
-                        "居宅サービス計画作成（変更）日"
-                    } else {
-                        "対象年月"
+                    match parent_kind {
+                        Up1kyo => "居宅サービス計画作成（変更）日",
+                        Upkihon => "相談日",
+                        Upyobo => "計画作成(変更)日",
+                        _ => "対象年月",
                     },
                     k.key,
                     parent.file

@@ -73,7 +73,8 @@ pub fn validate_file(file: &str, bytes: &[u8]) -> Report {
     let mut sink = Sink::new(file);
     let name = match FileName::parse(base) {
         Ok(n) => {
-            if !n.extension_upper {
+            // The image's rule writes `.jpg`, its example `.JPG`: either case is accepted there.
+            if !n.extension_upper && n.kind.is_csv() {
                 sink.push(
                     Code::F003,
                     None,
@@ -105,42 +106,33 @@ pub fn validate_file(file: &str, bytes: &[u8]) -> Report {
         }
     };
     let kind = name.as_ref().map(|n| n.kind);
-    if let Some(k) = kind.filter(|k| k.is_prevention()) {
+    if kind == Some(FileKind::UpkihonImage) {
+        // The family-structure image is a JPEG: the standard gives it a name rule, no contents.
         sink.push(
             Code::F006,
             None,
             None,
-            format!(
-                "{}（{}）の項目定義はRenkeiに未収録のため、ファイル名と文字コードのみ検査しました",
-                k.title_ja(),
-                k.prefix()
-            ),
-            format!(
-                "Renkei has no item table for {} ({}); only the name and encoding were checked",
-                k.title_en(),
-                k.prefix()
-            ),
+            "家族構成の画像（JPEG）は内容を検査できないため、ファイル名とJPEG形式のみ検査しました",
+            "the family-structure image (JPEG) has no layout; only its name and JPEG signature were checked",
         );
-        if k == FileKind::UpkihonImage {
-            if !bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
-                sink.push(
-                    Code::F306,
-                    None,
-                    None,
-                    "JPEG画像ではありません",
-                    "not a JPEG image",
-                );
-            }
-            return Report {
-                file: file.to_owned(),
-                name,
-                kind,
-                version: None,
-                records: 0,
-                findings: sink.finish(),
-                facts: Facts::default(),
-            };
+        if !bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+            sink.push(
+                Code::F306,
+                None,
+                None,
+                "JPEG画像ではありません",
+                "not a JPEG image",
+            );
         }
+        return Report {
+            file: file.to_owned(),
+            name,
+            kind,
+            version: None,
+            records: 0,
+            findings: sink.finish(),
+            facts: Facts::default(),
+        };
     }
     let mut checker = Checker::new(file, name.as_ref(), kind);
     let summary = scan(bytes, &mut sink, |r| checker.record(r));
@@ -244,7 +236,7 @@ impl<'n> Checker<'n> {
         self.version = version;
         if let (Some(k), Some(v)) = (kind, version) {
             self.layout = layout(k, v);
-            if self.layout.is_none() && !k.is_prevention() {
+            if self.layout.is_none() {
                 self.sink.push(
                     Code::F007,
                     None,

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use renkei_format::sample::{default_parties, sample_kinds};
+use renkei_format::sample::{can_sample, default_parties, sample_kinds};
 use renkei_format::{
     sample_unit, validate_file, validate_units, CsvFile, FileKind, FileName, NameGeneration,
 };
@@ -127,8 +127,11 @@ fn cases() -> Vec<Case> {
     for kind in sample_kinds() {
         let k = kind.prefix();
         for (month, ver) in [("202505", "202407"), ("202503", "202208")] {
-            if kind == Up3kyo && ver == "202208" {
-                continue;
+            if !can_sample(
+                kind,
+                renkei_format::CsvVersion::for_month(month.parse().unwrap()),
+            ) {
+                continue; // 第3表 and the 介護予防 files exist from 202407
             }
             c.push(single(
                 format!("{k}/valid-{ver}"),
@@ -527,11 +530,158 @@ fn cases() -> Vec<Case> {
         vec!["F306"],
         "サービス種類が送信元と違う / kind differs from the sender's",
     ));
+    // 介護予防
+    let (n, b) = file_of(Upkihon, "202505");
+    let p = |name| pos(Upkihon, "202407", name);
     c.push(single(
-        "UPYOBO/F006-layout-not-available".into(),
-        (n.replace("DLTJSK_202505", "UPYOBO"), b"202407\r\n".to_vec()),
+        "UPKIHON/F209-sex-code-3".into(),
+        (n.clone(), set(&b, 0, p("利用者性別"), "3")),
+        vec!["F209"],
+        "利用者性別が3 / sex code 3",
+    ));
+    c.push(single(
+        "UPKIHON/F201-user-name-empty".into(),
+        (n.clone(), set(&b, 0, p("利用者氏名"), "")),
+        vec!["F201"],
+        "利用者氏名が空 / user name empty",
+    ));
+    c.push(single(
+        "UPKIHON/F202-entrustment-empty".into(),
+        (n.clone(), set(&b, 0, p("委託の有無"), "")),
+        vec!["F202"],
+        "委託の有無が空（必要欄のみ○、警告） / entrustment empty (warning)",
+    ));
+    c.push(single(
+        "UPKIHON/F209-care-level-06".into(),
+        (n.clone(), set(&b, 0, p("要介護状態区分"), "06")),
+        vec!["F209"],
+        "要介護状態区分 06（利用者基本情報のコード表は01非該当から） / care level 06 is not in this table",
+    ));
+    c.push(single(
+        "UPKIHON/F204-phone-16-characters".into(),
+        (
+            n.clone(),
+            set(&b, 0, p("利用者電話番号"), "03-0000-00000000"),
+        ),
+        vec!["F204"],
+        "電話番号が16文字（項目長15） / phone number of 16 characters",
+    ));
+    let image = n
+        .replacen("UPKIHON", "UPKIHON_IMAGE", 1)
+        .replace(".CSV", "_0001.jpg");
+    c.push(single(
+        "UPKIHON/valid-with-image-name".into(),
+        (n.clone(), set(&b, 0, p("家族構成 画像ファイル名"), &image)),
+        vec![],
+        "家族構成の画像ファイル名あり / with the family image file name",
+    ));
+    c.push(single(
+        "UPKIHON/F306-image-of-another-file".into(),
+        (
+            n.clone(),
+            set(
+                &b,
+                0,
+                p("家族構成 画像ファイル名"),
+                &image.replace("20250425090000", "20250425090001"),
+            ),
+        ),
+        vec!["F306"],
+        "画像ファイル名の連番がこのファイルと違う / image name with another file sequence",
+    ));
+    c.push(single(
+        "UPKIHON/F007-not-in-202208".into(),
+        (
+            FileName::parse(&n)
+                .unwrap()
+                .with_generation(NameGeneration::WithoutServiceKinds)
+                .to_string(),
+            {
+                let mut o = b.clone();
+                for r in 0..lines(&b).len() {
+                    o = set(&o, r, 0, "202208");
+                }
+                o
+            },
+        ),
+        vec!["F007"],
+        "202208に利用者基本情報はない / no prevention layouts in 202208",
+    ));
+    let (n, b) = file_of(UpkihonSub2, "202505");
+    c.push(single(
+        "UPKIHON_SUB2/F209-course-04".into(),
+        (
+            n.clone(),
+            set(&b, 0, pos(UpkihonSub2, "202407", "経過"), "04"),
+        ),
+        vec!["F209"],
+        "経過が04 / illness course 04",
+    ));
+    let (n, b) = file_of(Upyobo, "202505");
+    let p = |name| pos(Upyobo, "202407", name);
+    c.push(single(
+        "UPYOBO/F209-support-level-4".into(),
+        (n.clone(), set(&b, 0, p("要支援状態区分"), "4")),
+        vec!["F209"],
+        "要支援状態区分が4 / support level 4",
+    ));
+    c.push(single(
+        "UPYOBO/F201-plan-kind-empty".into(),
+        (n.clone(), set(&b, 0, p("計画種類"), "")),
+        vec!["F201"],
+        "計画種類が空 / plan kind empty",
+    ));
+    c.push(single(
+        "UPYOBO/F204-checklist-count-10".into(),
+        (
+            n.clone(),
+            set(&b, 0, p("基本チェックリストの該当数(運動不足)"), "10"),
+        ),
+        vec!["F204"],
+        "基本チェックリストの該当数が2桁（項目長1） / checklist count of 2 digits",
+    ));
+    c.push(single(
+        "UPYOBO/F209-program-need-3".into(),
+        (
+            n.clone(),
+            set(&b, 0, p("事業プログラムの要否(うつ予防)"), "3"),
+        ),
+        vec!["F209"],
+        "事業プログラムの要否が3 / programme need 3",
+    ));
+    let (n, b) = file_of(UpyoboSub, "202505");
+    c.push(single(
+        "UPYOBO_SUB/F204-need-number-3-characters".into(),
+        (
+            n.clone(),
+            set(&b, 0, pos(UpyoboSub, "202407", "課題ＮＯ"), "100"),
+        ),
+        vec!["F204"],
+        "課題ＮＯが3桁（項目長2） / need number of 3 characters",
+    ));
+    c.push(single(
+        "UPKIHON_IMAGE/F006-image-contents-not-checked".into(),
+        (
+            image.replace(".jpg", ".JPG"),
+            [&[0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10][..], b"JFIF\0"].concat(),
+        ),
         vec!["F006"],
-        "介護予防の項目定義は未収録（警告） / prevention layout not available (warning)",
+        "家族構成の画像は名前とJPEG形式のみ検査（警告） / image: only name and JPEG signature checked (warning)",
+    ));
+    c.push(single(
+        "UPKIHON_IMAGE/F006-lower-case-jpg".into(),
+        (
+            image.clone(),
+            [&[0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10][..], b"JFIF\0"].concat(),
+        ),
+        vec!["F006"],
+        "規約どおり小文字 .jpg（F003なし） / lower-case .jpg as in the rule (no F003)",
+    ));
+    c.push(single(
+        "UPKIHON_IMAGE/F306-not-a-jpeg".into(),
+        (image.replace(".jpg", ".JPG"), b"GIF89a".to_vec()),
+        vec!["F006", "F306"],
+        "JPEGでない画像 / not a JPEG",
     ));
     // 送信単位
     let u: Vec<(String, Vec<u8>)> = unit(Upplan, "202505")
@@ -577,6 +727,68 @@ fn cases() -> Vec<Case> {
             .collect(),
         codes: vec!["F501"],
         about: "202407で第3表がない / table 3 missing in 202407",
+    });
+    let kihon: Vec<(String, Vec<u8>)> = unit(Upkihon, "202505")
+        .into_iter()
+        .map(|(n, b)| (n.to_string(), b))
+        .collect();
+    c.push(Case {
+        dir: "units/valid-prevention-basic".into(),
+        scope: "unit",
+        files: kihon.clone(),
+        codes: vec![],
+        about: "利用者基本情報＋別表1＋別表2 / basic information with annexes 1 and 2",
+    });
+    let yobo: Vec<(String, Vec<u8>)> = unit(Upyobo, "202505")
+        .into_iter()
+        .map(|(n, b)| (n.to_string(), b))
+        .collect();
+    c.push(Case {
+        dir: "units/valid-prevention-plan".into(),
+        scope: "unit",
+        files: yobo.clone(),
+        codes: vec![],
+        about: "介護予防サービス・支援計画書＋別表 / prevention plan with its annex",
+    });
+    c.push(Case {
+        dir: "units/valid-prevention-plan-and-basic".into(),
+        scope: "unit",
+        files: [kihon.clone(), yobo.clone()].concat(),
+        codes: vec![],
+        about: "支援計画書と利用者基本情報を同じ連番で / plan and basic information in one unit",
+    });
+    c.push(Case {
+        dir: "units/F501-prevention-annex-without-plan".into(),
+        scope: "unit",
+        files: yobo
+            .iter()
+            .filter(|f| f.0.starts_with("UPYOBO_SUB"))
+            .cloned()
+            .collect(),
+        codes: vec!["F501"],
+        about: "別表だけで支援計画書がない / annex without the plan",
+    });
+    let mut k = kihon.clone();
+    let si = k
+        .iter()
+        .position(|f| f.0.starts_with("UPKIHON_SUB1"))
+        .unwrap();
+    for r in 0..lines(&k[si].1).len() {
+        k[si].1 = set(&k[si].1, r, 3, "20250402");
+    }
+    c.push(Case {
+        dir: "units/F502-schedule-other-consult-date".into(),
+        scope: "unit",
+        files: k,
+        codes: vec!["F502"],
+        about: "別表1の相談日が利用者基本情報と違う / annex 1 with another consultation date",
+    });
+    c.push(Case {
+        dir: "units/F501-prevention-delete-with-basic".into(),
+        scope: "unit",
+        files: [kihon.clone(), vec![file_of(Dltkihon, "202505")]].concat(),
+        codes: vec!["F501"],
+        about: "削除ファイルを利用者基本情報と同じ連番で送る / delete file in a basic-information unit",
     });
     let del = file_of(Dltplan, "202505");
     c.push(Case {

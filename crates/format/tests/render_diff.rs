@@ -32,6 +32,10 @@ fn every_kind_renders_as_a_printable_page() {
         FileKind::Upjsk,
         FileKind::Dltjsk,
         FileKind::Dlt1kyo,
+        FileKind::Upkihon,
+        FileKind::Upyobo,
+        FileKind::Dltkihon,
+        FileKind::Dltyobo,
     ] {
         for d in docs(kind, "202505") {
             let html = render_html(&d);
@@ -88,4 +92,23 @@ fn versions_202208_and_202407_compare_by_item_name() {
     let old = docs(FileKind::Upplan, "202503").remove(0);
     let new = docs(FileKind::Upplan, "202503").remove(0);
     assert!(diff(&old, &new).unwrap().is_empty());
+}
+
+#[test]
+fn prevention_files_render_their_free_text() {
+    let kihon = docs(FileKind::Upkihon, "202505");
+    assert_eq!(kihon.len(), 3);
+    let html = render_html(&kihon[0]);
+    // A quoted free-text value with an escaped quote comes out unescaped (and HTML-escaped).
+    assert!(
+        html.contains("元教員。&quot;読書会&quot;を主宰していた"),
+        "{html}"
+    );
+    // One record with 71 items reads as a two-column sheet, with code values labelled.
+    assert!(html.contains("<dl class=\"form\">"), "{html}");
+    assert!(html.contains("<dt>利用者性別</dt><dd>2："), "{html}");
+    let yobo = render_html(&docs(FileKind::Upyobo, "202505")[0]);
+    assert!(yobo.contains("<dl class=\"form\">") && yobo.contains("朝の散歩を続ける"));
+    let sub2 = render_html(&kihon[2]);
+    assert!(sub2.contains("H12年10月") && sub2.contains("高血圧症"));
 }

@@ -1,6 +1,7 @@
 //! Every generated sample is valid, in both CSV versions, and forms allowed 送信単位.
 
-use renkei_format::sample::{default_parties, sample_kinds};
+use renkei_format::sample::{can_sample, default_parties, sample_kinds};
+use renkei_format::CsvVersion;
 use renkei_format::{read_file, sample_all, sample_unit, validate_file, validate_units, FileKind};
 
 fn months() -> Vec<renkei_ids::YearMonth> {
@@ -21,6 +22,14 @@ fn every_sample_unit_validates_without_findings() {
             } else {
                 (&cm, &provider)
             };
+            if !can_sample(kind, CsvVersion::for_month(month)) {
+                // 第3表 and the 介護予防 files exist from 202407 only.
+                assert!(
+                    sample_unit(kind, month, from, to, &seq).is_err(),
+                    "{month} {kind}"
+                );
+                continue;
+            }
             let files = sample_unit(kind, month, from, to, &seq).unwrap();
             let reports: Vec<_> = files
                 .iter()
@@ -80,14 +89,37 @@ fn unchanged_sample_round_trips_byte_identical() {
 }
 
 #[test]
-fn prevention_kinds_have_no_sample() {
+fn prevention_samples_exist_from_202407_only() {
     let (cm, provider) = default_parties();
-    let r = sample_unit(
-        FileKind::Upyobo,
+    let seq = "20250425090000".parse().unwrap();
+    for kind in [FileKind::Upkihon, FileKind::Upyobo, FileKind::Dltkihon] {
+        assert!(sample_unit(kind, "202505".parse().unwrap(), &cm, &provider, &seq).is_ok());
+        assert!(sample_unit(kind, "202503".parse().unwrap(), &cm, &provider, &seq).is_err());
+    }
+    // The family-structure image is a JPEG: no sample.
+    assert!(sample_unit(
+        FileKind::UpkihonImage,
         "202505".parse().unwrap(),
         &cm,
         &provider,
-        &"20250425090000".parse().unwrap(),
+        &seq
+    )
+    .is_err());
+    let kihon = sample_unit(
+        FileKind::UpkihonSub2,
+        "202505".parse().unwrap(),
+        &cm,
+        &provider,
+        &seq,
+    )
+    .unwrap();
+    let kinds: Vec<FileKind> = kihon.iter().map(|(n, _)| n.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            FileKind::Upkihon,
+            FileKind::UpkihonSub1,
+            FileKind::UpkihonSub2
+        ]
     );
-    assert!(r.is_err());
 }

@@ -329,8 +329,10 @@ fn now_jst() -> (i64, u32, u32, u64, u64, u64) {
 pub fn sample_to(args: &SampleArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     if args.list {
         for k in FileKind::ALL {
-            let note = if k.is_prevention() {
-                "（項目定義未収録のため作成不可 / no layout, cannot generate）"
+            let note = if !k.is_csv() {
+                "（画像ファイルのため作成不可 / an image, cannot generate）"
+            } else if !renkei_format::sample::can_sample(k, renkei_format::CsvVersion::V202208) {
+                "（2025年4月以降の提供月のみ / service months from 2025-04 only）"
             } else {
                 ""
             };
