@@ -58,7 +58,8 @@ pub use tls::{serve, PeerCertificate};
 pub struct RelayConfig {
     /// Largest accepted envelope in bytes (default 20 MB).
     pub max_envelope_bytes: u64,
-    /// Days until a message nobody downloaded expires (default 30).
+    /// Days until a message not acknowledged (unread, or downloaded without an ack) expires
+    /// (default 30).
     pub unread_retention_days: u32,
     /// Days after which a message and its blob are deleted in any state (default 180; at least
     /// `unread_retention_days`).

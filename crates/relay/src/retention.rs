@@ -1,5 +1,7 @@
-//! Retention: unread messages expire (with an `expired` receipt for the sender), and past the
-//! delete horizon messages and their blobs are removed. Audit entries stay forever.
+//! Retention: messages not acknowledged by their expiry time — never downloaded, or downloaded
+//! but never acknowledged as imported or rejected — expire (with an `expired` receipt for the
+//! sender, so every message reaches exactly one final state), and past the delete horizon
+//! messages and their blobs are removed. Audit entries stay forever.
 //!
 //! The same run sweeps orphan payloads: a blob is stored before its row commits, so a crash in
 //! between, or a commit whose outcome was unknown (the send handler then keeps the blob, since
@@ -50,27 +52,41 @@ pub async fn run_retention(
 ) -> Result<RetentionReport, RetentionError> {
     let mut report = RetentionReport::default();
     loop {
-        let due = state.store().expired_unread(now, BATCH).await?;
+        let due = state.store().expired_unacknowledged(now, BATCH).await?;
         if due.is_empty() {
             break;
         }
         let mut progressed = false;
         for m in &due {
+            let (reason, was) = if m.state == MessageState::Downloaded {
+                (
+                    "downloaded but not acknowledged within the retention limit",
+                    "downloaded",
+                )
+            } else {
+                ("unread past the retention limit", "unread")
+            };
             let Ok((receipt, _)) = make_receipt(
                 state,
                 m,
                 MessageState::Expired,
                 now,
-                Some("unread past the retention limit".to_owned()),
+                Some(reason.to_owned()),
             ) else {
                 return Err(RetentionError::Sign);
             };
-            let drafts = message_audit(m, now, "message.expired", "relay", serde_json::json!({}));
+            let drafts = message_audit(
+                m,
+                now,
+                "message.expired",
+                "relay",
+                serde_json::json!({ "was": was }),
+            );
             match state
                 .store()
                 .transition(
                     &m.id,
-                    &[MessageState::Stored],
+                    &[MessageState::Stored, MessageState::Downloaded],
                     MessageState::Expired,
                     now,
                     None,
@@ -84,7 +100,7 @@ pub async fn run_retention(
                     report.expired += 1;
                     progressed = true;
                 }
-                // Downloaded (or expired by another node) in the meantime.
+                // Acknowledged (or expired by another node) in the meantime.
                 Err(StoreError::Conflict(_)) | Err(StoreError::NotFound(_)) => {}
                 Err(e) => return Err(e.into()),
             }

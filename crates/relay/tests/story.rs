@@ -185,7 +185,8 @@ async fn story(fx: &Fixture) {
         .unwrap()
         .contains("invalid_insured_number"));
 
-    // Retention: an unread message expires; the sender sees the final state; then it is purged.
+    // Retention: an unread message expires, and so does one downloaded but never acknowledged;
+    // the sender sees the final state; then they are purged.
     let env3 = fx.envelope(&fx.a, &fx.b, b"late");
     let id3 = a
         .send(&env3, "key-3")
@@ -193,6 +194,14 @@ async fn story(fx: &Fixture) {
         .json::<SendResponse>()
         .message
         .id;
+    let env4 = fx.envelope(&fx.a, &fx.b, b"fetched, never acknowledged");
+    let id4 = a
+        .send(&env4, "key-4")
+        .await
+        .json::<SendResponse>()
+        .message
+        .id;
+    assert_eq!(b.get(&format!("/messages/{id4}/content")).await.status, 200);
     fx.advance_days(24);
     // Reminder window (7 days before the 30-day expiry). Sessions expired meanwhile: log in again.
     let a = fx.login(&fx.a).await;
@@ -213,12 +222,12 @@ async fn story(fx: &Fixture) {
     let report = renkei_relay::run_retention(&fx.state, fx.state.now())
         .await
         .unwrap();
-    assert_eq!(report.expired, 1);
+    assert_eq!(report.expired, 2);
     assert!(report.sessions_purged >= 1);
     assert_eq!(report.purged, 0);
     assert_eq!(report.orphans_removed, 1, "{report:?}");
     assert!(!fx.blobs.exists(&orphan).await.unwrap());
-    for m in [id, id2, id3] {
+    for m in [id, id2, id3, id4] {
         assert!(
             fx.blobs.exists(&m.0.simple().to_string()).await.unwrap(),
             "the sweep kept {m}'s payload"
@@ -231,6 +240,15 @@ async fn story(fx: &Fixture) {
     assert_eq!(st.message.state, MessageState::Expired);
     assert_eq!(st.receipts.last().unwrap().receipt.event, "expired");
     b2.get(&format!("/messages/{id3}/content"))
+        .await
+        .expect_problem(ErrorCode::MessageExpired);
+    // The downloaded one has its final state too, with the reason; a late ack is refused.
+    let st: MessageStatus = a.get(&format!("/messages/{id4}")).await.json();
+    assert_eq!(st.message.state, MessageState::Expired);
+    let last = &st.receipts.last().unwrap().receipt;
+    assert_eq!(last.event, "expired");
+    assert!(last.reason.as_deref().unwrap().contains("not acknowledged"));
+    b2.post_json(&format!("/messages/{id4}/ack"), &ok)
         .await
         .expect_problem(ErrorCode::MessageExpired);
     // Running again changes nothing.
@@ -267,8 +285,8 @@ async fn story(fx: &Fixture) {
     let report = renkei_relay::run_retention(&fx.state, fx.state.now())
         .await
         .unwrap();
-    assert_eq!(report.purged, 3);
-    for m in [id, id2, id3] {
+    assert_eq!(report.purged, 4);
+    for m in [id, id2, id3, id4] {
         assert!(fx.store.message(&m).await.unwrap().is_none());
         assert!(!fx.blobs.exists(&m.0.simple().to_string()).await.unwrap());
     }

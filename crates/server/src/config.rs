@@ -101,7 +101,7 @@ pub fn redact_url(url: &str) -> String {
 pub struct RelaySection {
     /// Largest accepted file (one CSV) in bytes.
     pub max_file_bytes: u64,
-    /// Days until an unread message expires.
+    /// Days until a message not acknowledged (unread, or downloaded without an ack) expires.
     pub unread_expiry_days: u32,
     /// Days after which a message and its payload are deleted (evidence metadata is kept).
     pub delete_after_days: u32,

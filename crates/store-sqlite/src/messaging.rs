@@ -539,9 +539,13 @@ impl MessagingStore for SqliteStore {
         rows.iter().map(receipt_from_row).collect()
     }
 
-    async fn expired_unread(&self, now: Millis, limit: u32) -> StoreResult<Vec<MessageRecord>> {
+    async fn expired_unacknowledged(
+        &self,
+        now: Millis,
+        limit: u32,
+    ) -> StoreResult<Vec<MessageRecord>> {
         let rows = sqlx::query(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE state = 'stored' AND expires_at <= ? \
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE state IN ('stored', 'downloaded') AND expires_at <= ? \
              ORDER BY expires_at LIMIT ?"
         ))
         .bind(now)

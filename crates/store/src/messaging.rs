@@ -360,8 +360,13 @@ pub trait MessagingStore: Send + Sync {
     /// Receipts of a message in issue order.
     async fn receipts(&self, id: &MessageId) -> StoreResult<Vec<ReceiptRecord>>;
 
-    /// Messages still `stored` (never downloaded) whose `expires_at` is at or before `now`.
-    async fn expired_unread(&self, now: Millis, limit: u32) -> StoreResult<Vec<MessageRecord>>;
+    /// Messages not yet acknowledged (`stored`, or `downloaded` without an ack) whose
+    /// `expires_at` is at or before `now`: retention gives them their final state, `expired`.
+    async fn expired_unacknowledged(
+        &self,
+        now: Millis,
+        limit: u32,
+    ) -> StoreResult<Vec<MessageRecord>>;
 
     /// Messages stored before `stored_before` (the delete horizon), in any state.
     async fn purgeable(&self, stored_before: Millis, limit: u32)

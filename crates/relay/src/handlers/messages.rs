@@ -615,6 +615,9 @@ pub(crate) async fn ack(
             receipt,
         }));
     }
+    if m.state == MessageState::Expired {
+        return Err(ErrorCode::MessageExpired.into());
+    }
     if m.state != MessageState::Downloaded {
         return Err(ApiError::detail(
             ErrorCode::InvalidTransition,

@@ -33,7 +33,8 @@ pub(crate) fn summary(state: &RelayState, m: &MessageRecord) -> MessageSummary {
         downloaded_at: m.downloaded_at.map(datetime),
         finished_at: m.finished_at.map(datetime),
         expires_at: datetime(m.expires_at),
-        expiring_soon: m.state == MessageState::Stored && m.expires_at - now <= window,
+        expiring_soon: matches!(m.state, MessageState::Stored | MessageState::Downloaded)
+            && m.expires_at - now <= window,
         reasons: m
             .reasons
             .as_deref()

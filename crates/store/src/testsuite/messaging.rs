@@ -456,7 +456,8 @@ async fn retention<S: Store>(store: &S) {
     let (unread, m1) = mk("ret-unread", 1_000_000);
     let (read, m2) = mk("ret-read", 1_000_000);
     let (fresh, m3) = mk("ret-fresh", 1_500_000);
-    for m in [&m1, &m2, &m3] {
+    let (acked, m4) = mk("ret-acked", 1_000_000);
+    for m in [&m1, &m2, &m3, &m4] {
         store
             .insert_message(
                 m,
@@ -467,21 +468,36 @@ async fn retention<S: Store>(store: &S) {
             .await
             .unwrap();
     }
+    for id in [read, acked] {
+        store
+            .transition(
+                &id,
+                &[MessageState::Stored],
+                MessageState::Downloaded,
+                1_000_500,
+                None,
+                &receipt(id, MessageState::Downloaded, 1_000_500),
+                &[],
+                &TestSealer,
+            )
+            .await
+            .unwrap();
+    }
     store
         .transition(
-            &read,
-            &[MessageState::Stored],
-            MessageState::Downloaded,
-            1_000_500,
+            &acked,
+            &[MessageState::Downloaded],
+            MessageState::Imported,
+            1_000_600,
             None,
-            &receipt(read, MessageState::Downloaded, 1_000_500),
+            &receipt(acked, MessageState::Imported, 1_000_600),
             &[],
             &TestSealer,
         )
         .await
         .unwrap();
     let due: Vec<_> = store
-        .expired_unread(1_001_000, 100)
+        .expired_unacknowledged(1_001_000, 100)
         .await
         .unwrap()
         .into_iter()
@@ -489,12 +505,16 @@ async fn retention<S: Store>(store: &S) {
         .collect();
     assert!(due.contains(&unread));
     assert!(
-        !due.contains(&read),
-        "a downloaded message does not expire unread"
+        due.contains(&read),
+        "a message downloaded but never acknowledged expires too (its final state)"
+    );
+    assert!(
+        !due.contains(&acked),
+        "an acknowledged message is final already"
     );
     assert!(!due.contains(&fresh));
     assert!(!store
-        .expired_unread(1_000_999, 100)
+        .expired_unacknowledged(1_000_999, 100)
         .await
         .unwrap()
         .iter()
