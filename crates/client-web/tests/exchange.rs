@@ -309,6 +309,12 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 async fn offline_outbox_sends_in_order_later() {
     let w = world(Backend::Sqlite).await;
     let real_url = w.server.relay_url.clone();
+    // Credentials remembered (and the recipient's certificate cached) while online, so that
+    // offline the client really tries the relay instead of stopping for want of a login.
+    let cm = w.cm.open().await;
+    cm.login(Some(w.cm.creds.clone()), true).await.unwrap();
+    cm.recipient_cert(&w.provider.number).await.unwrap();
+    drop(cm);
     let mut home = renkei_client::Home::open(&w.cm.home_dir).unwrap();
     let dead = format!("https://127.0.0.1:{}", renkei_testkit::free_port());
     home.update_config(|c| c.relay_url = dead).unwrap();
@@ -320,6 +326,12 @@ async fn offline_outbox_sends_in_order_later() {
         assert!(ids.iter().all(|id| r.waiting.contains(id)), "{r:?}");
         assert!(r.stored.is_empty() && r.failed.is_empty());
     }
+    let pending = cm.db().outbox().await.unwrap();
+    let why = pending[0].send.error.clone().unwrap_or_default();
+    assert!(
+        why.contains("接続できません"),
+        "waiting because the relay is unreachable, not for a login: {why}"
+    );
     assert_eq!(cm.db().outbox().await.unwrap().len(), 2);
     drop(cm);
     home.update_config(|c| c.relay_url = real_url).unwrap();
@@ -399,6 +411,39 @@ async fn watch_folder_round_trip() {
         .exists());
     assert_eq!(provider.inbox(10).await.unwrap().len(), 1);
 
+    // A unit whose files arrive minutes apart: 第6表 alone waits (stays in place, nothing
+    // sent) until 第7表 and 補足 are there, then goes as one unit.
+    let split = unit(FileKind::Upplan, &w.cm, &w.provider, "20250425090300");
+    let (first, rest): (Vec<_>, Vec<_>) = split
+        .into_iter()
+        .partition(|f| f.name.starts_with("UPPLAN"));
+    write_unit(&watch, &first);
+    cm.watch_once(&watch, &mut scanner).await.unwrap();
+    let outs = cm.watch_once(&watch, &mut scanner).await.unwrap();
+    assert_eq!(outs[0].result, "incomplete", "{:?}", outs[0]);
+    assert!(outs[0].detail.contains("UPSIKYU"), "{:?}", outs[0]);
+    assert!(watch.join(&first[0].name).exists(), "left where it is");
+    assert_eq!(provider.inbox(10).await.unwrap().len(), 1, "nothing sent");
+    write_unit(&watch, &rest);
+    cm.watch_once(&watch, &mut scanner).await.unwrap();
+    let outs = cm.watch_once(&watch, &mut scanner).await.unwrap();
+    assert_eq!(outs[0].result, "sent", "{:?}", outs[0]);
+    assert_eq!(outs[0].files.len(), 3);
+    assert_eq!(provider.inbox(10).await.unwrap().len(), 2);
+    // Past the patience, a unit that never completes goes to failed/ with the reason.
+    let mut impatient = FolderScanner::with_quiet_time(std::time::Duration::ZERO)
+        .with_incomplete_patience(std::time::Duration::ZERO);
+    let lone = unit(FileKind::Upplan, &w.cm, &w.provider, "20250425090400");
+    let lone: Vec<_> = lone
+        .into_iter()
+        .filter(|f| f.name.starts_with("UPPLAN"))
+        .collect();
+    write_unit(&watch, &lone);
+    cm.watch_once(&watch, &mut impatient).await.unwrap();
+    let outs = cm.watch_once(&watch, &mut impatient).await.unwrap();
+    assert_eq!(outs[0].result, "failed", "{:?}", outs[0]);
+    assert!(watch.join("failed").join(&lone[0].name).exists());
+
     // Received units land in the import folder in ファイル連番 order.
     let later = unit(FileKind::Upjsk, &w.provider, &w.cm, "20250601100100");
     let earlier = unit(FileKind::Upjsk, &w.provider, &w.cm, "20250601100000");
@@ -469,6 +514,9 @@ async fn second_device_is_refused() {
 async fn watched_unit_moves_to_sent_only_once_stored() {
     let w = world(Backend::Sqlite).await;
     let real_url = w.server.relay_url.clone();
+    let cm = w.cm.open().await;
+    cm.login(Some(w.cm.creds.clone()), true).await.unwrap();
+    drop(cm);
     let mut home = renkei_client::Home::open(&w.cm.home_dir).unwrap();
     let dead = format!("https://127.0.0.1:{}", renkei_testkit::free_port());
     home.update_config(|c| c.relay_url = dead).unwrap();
@@ -487,6 +535,7 @@ async fn watched_unit_moves_to_sent_only_once_stored() {
         let outs = cm.watch_once(&watch, &mut scanner).await.unwrap();
         assert_eq!(outs.len(), 1);
         assert_eq!(outs[0].result, "queued", "{:?}", outs[0]);
+        assert!(outs[0].detail.contains("接続できません"), "{:?}", outs[0]);
         for f in &plan {
             assert!(watch.join(&f.name).exists(), "stays until stored");
         }

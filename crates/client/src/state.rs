@@ -415,11 +415,10 @@ impl StateDb {
         search: Option<&str>,
         limit: i64,
     ) -> Result<Vec<SendRecord>, ClientError> {
-        let like = format!("%{}%", search.unwrap_or("").replace(['%', '_'], ""));
         let rows = sqlx::query(&format!(
-            "SELECT {SEND_COLS} FROM sends WHERE (recipient || ' ' || months || ' ' || clients || ' ' || files || ' ' || state) LIKE ? ORDER BY id DESC LIMIT ?"
+            "SELECT {SEND_COLS} FROM sends WHERE (recipient || ' ' || months || ' ' || clients || ' ' || files || ' ' || state) LIKE ? ESCAPE '\\' ORDER BY id DESC LIMIT ?"
         ))
-        .bind(like)
+        .bind(like_pattern(search))
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
@@ -490,6 +489,22 @@ impl StateDb {
     /// Received messages, newest first.
     pub async fn received_list(&self, limit: i64) -> Result<Vec<ReceivedRecord>, ClientError> {
         self.received_where("", None, limit).await
+    }
+
+    /// Received messages, newest first, whose sender, month, client, file names, table kinds
+    /// or state contain `search` (taken literally: `_` and `%` are not wildcards).
+    pub async fn received_search(
+        &self,
+        search: &str,
+        limit: i64,
+    ) -> Result<Vec<ReceivedRecord>, ClientError> {
+        let pattern = like_pattern(Some(search));
+        self.received_where(
+            "WHERE (sender || ' ' || months || ' ' || clients || ' ' || files || ' ' || kinds || ' ' || state) LIKE ? ESCAPE '\\'",
+            Some(&pattern),
+            limit,
+        )
+        .await
     }
 
     async fn received_where(
@@ -593,6 +608,19 @@ impl StateDb {
     }
 }
 
+/// A `LIKE … ESCAPE '\'` pattern matching `search` literally anywhere in the text.
+fn like_pattern(search: Option<&str>) -> String {
+    let mut p = String::from("%");
+    for c in search.unwrap_or("").chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -613,6 +641,65 @@ mod tests {
             let _ = decode_files(&enc[..n]); // never panics
         }
         assert!(decode_files(&enc[..enc.len() - 1]).is_err());
+    }
+
+    /// History search takes the text literally: a file name with `_` matches itself, and `%`
+    /// or `_` are not wildcards; received messages are searchable the same way.
+    #[tokio::test]
+    async fn history_search_is_literal() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = StateDb::open(&dir.path().join("s.db")).await.unwrap();
+        let files = vec![unit(
+            "UPPLAN_1310000019_43_1320000018_11_20250425090000.CSV",
+            b"x",
+        )];
+        db.insert_send(&NewSend {
+            recipient: "1320000018",
+            file_seq: "20250425090000",
+            files: &files,
+            content_sha256: "h",
+            source: "cli",
+            months: "202505",
+            clients: "0000012345",
+            validation_overridden: false,
+        })
+        .await
+        .unwrap();
+        let hits = |s: &'static str| {
+            let db = &db;
+            async move { db.sends(Some(s), 10).await.unwrap().len() }
+        };
+        assert_eq!(hits("UPPLAN_1310000019").await, 1);
+        assert_eq!(hits("0000012345").await, 1);
+        assert_eq!(hits("202505").await, 1);
+        assert_eq!(hits("UPPLAN%1310000019").await, 0, "% is not a wildcard");
+        assert_eq!(hits("UPPLAN_131_").await, 0, "_ is not a wildcard");
+        assert_eq!(hits("").await, 1);
+        db.record_received(&ReceivedRecord {
+            message_id: "m1".into(),
+            sender: "1320000018".into(),
+            file_seq: "20250601100000".into(),
+            files: vec!["UPJSK_1320000018_11_1310000019_43_20250601100000.CSV".into()],
+            digest: "d".into(),
+            state: "imported".into(),
+            kinds: "実績".into(),
+            months: "202505".into(),
+            clients: "0000012345".into(),
+            written_to: None,
+            reasons: None,
+            at: "2025-06-01T10:00:00Z".into(),
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            db.received_search("UPJSK_1320000018", 10)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(db.received_search("実績", 10).await.unwrap().len(), 1);
+        assert!(db.received_search("UPPLAN", 10).await.unwrap().is_empty());
     }
 
     #[tokio::test]

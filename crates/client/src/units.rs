@@ -26,6 +26,8 @@ pub struct PreparedUnit {
     pub months: String,
     /// 被保険者番号 in the files (space separated), for history search.
     pub clients: String,
+    /// Kinds the unit lacks to be a combination the standard allows (F501).
+    pub missing: Vec<renkei_format::FileKind>,
 }
 
 impl PreparedUnit {
@@ -35,6 +37,15 @@ impl PreparedUnit {
             .iter()
             .filter(|f| f.severity == Severity::Error)
             .collect()
+    }
+
+    /// Whether the only thing wrong is that members of the unit are absent (files the care
+    /// software may still be writing): every error is F501 and some kind is missing.
+    pub fn only_lacks_members(&self) -> bool {
+        let errors = self.errors();
+        !self.missing.is_empty()
+            && !errors.is_empty()
+            && errors.iter().all(|f| f.code == renkei_format::Code::F501)
     }
 
     /// SHA-256 over the names and contents: the "same content" of the never-send-twice rule.
@@ -134,6 +145,7 @@ pub fn prepare_units(
             findings,
             months: months.into_iter().collect::<Vec<_>>().join(" "),
             clients,
+            missing: unit.missing,
         });
     }
     Ok(out)

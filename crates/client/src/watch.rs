@@ -6,7 +6,10 @@
 //!
 //! A file is picked up only when its name parses, its size and modification time were the
 //! same on two scans in a row and it was last modified at least the quiet time
-//! ([`DEFAULT_QUIET`]) ago; a unit only when every file of it is stable. The same content is
+//! ([`DEFAULT_QUIET`]) ago; a unit only when every file of it is stable. A unit that lacks a
+//! member the standard requires (say 第6表 without its 第7表 yet) is reported `incomplete` and
+//! left in place while its newest file is younger than [`INCOMPLETE_PATIENCE`]: care software
+//! may write the files of one unit minutes apart. After that it goes to `failed/`. The same content is
 //! never sent twice to the same office (the content hash is kept in the history) unless the
 //! earlier send failed, was rejected or expired.
 
@@ -29,6 +32,8 @@ pub const SENT_DIR: &str = "sent";
 pub const FAILED_DIR: &str = "failed";
 /// How long a file must be left alone before it is picked up.
 pub const DEFAULT_QUIET: Duration = Duration::from_secs(2);
+/// How long a unit lacking a required member waits for it (counted from its newest file).
+pub const INCOMPLETE_PATIENCE: Duration = Duration::from_secs(10 * 60);
 
 /// What a scan saw of one file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +47,7 @@ struct Seen {
 pub struct FolderScanner {
     last: HashMap<PathBuf, Seen>,
     quiet: Duration,
+    incomplete_patience: Duration,
 }
 
 impl Default for FolderScanner {
@@ -73,7 +79,15 @@ impl FolderScanner {
         Self {
             last: HashMap::new(),
             quiet,
+            incomplete_patience: INCOMPLETE_PATIENCE,
         }
+    }
+
+    /// How long a unit that lacks a required member is left in place waiting for it
+    /// (default [`INCOMPLETE_PATIENCE`]); zero sends such a unit to `failed/` at once.
+    pub fn with_incomplete_patience(mut self, patience: Duration) -> Self {
+        self.incomplete_patience = patience;
+        self
     }
 
     /// Scan `dir` (top level only; `sent/`, `failed/` and dot files are ignored) and return
@@ -147,8 +161,8 @@ pub struct WatchOutcome {
     pub seq: String,
     /// File names.
     pub files: Vec<String>,
-    /// `sent`, `queued` (relay unreachable: the files stay and go out later), `duplicate` or
-    /// `failed`.
+    /// `sent`, `queued` (relay unreachable: the files stay and go out later), `incomplete` (a
+    /// required member is not there yet: the files stay), `duplicate` or `failed`.
     pub result: String,
     /// Details (message id, reason).
     pub detail: String,
@@ -176,7 +190,11 @@ impl Office {
         let mut outcomes = Vec::new();
         for unit in scanner.scan(dir)? {
             let mut files = Vec::new();
+            let mut newest = SystemTime::UNIX_EPOCH;
             for p in &unit.paths {
+                if let Some(m) = std::fs::metadata(p).ok().and_then(|m| m.modified().ok()) {
+                    newest = newest.max(m);
+                }
                 let bytes = std::fs::read(p).map_err(|e| ClientError::io(p, e))?;
                 let name = p
                     .file_name()
@@ -185,12 +203,15 @@ impl Office {
                 files.push(UnitFile { name, bytes });
             }
             let names: Vec<String> = files.iter().map(|f| f.name.clone()).collect();
-            let outcome = self.watch_send(files).await;
+            let patient = SystemTime::now()
+                .duration_since(newest)
+                .map_or(true, |age| age < scanner.incomplete_patience);
+            let outcome = self.watch_send(files, patient).await;
             let (folder, result, detail) = match outcome {
                 Ok((r, d)) => (
                     match r.as_str() {
                         "failed" => Some(FAILED_DIR),
-                        "queued" => None,
+                        "queued" | "incomplete" => None,
                         _ => Some(SENT_DIR),
                     },
                     r,
@@ -223,12 +244,29 @@ impl Office {
         Ok(outcomes)
     }
 
-    async fn watch_send(&self, files: Vec<UnitFile>) -> Result<(String, String), ClientError> {
+    /// Send one stable unit. With `patient`, a unit that only lacks members is `incomplete`
+    /// rather than `failed`.
+    async fn watch_send(
+        &self,
+        files: Vec<UnitFile>,
+        patient: bool,
+    ) -> Result<(String, String), ClientError> {
         let units = prepare_units(files, self.office())?;
         let [unit] = units.as_slice() else {
             return Err(ClientError::Protocol("one unit expected".into()));
         };
         let errors = unit.errors();
+        if patient && unit.only_lacks_members() {
+            let missing: Vec<&str> = unit.missing.iter().map(|k| k.prefix()).collect();
+            return Ok((
+                "incomplete".into(),
+                format!(
+                    "送信単位のファイルがそろうのを待っています（{} がまだありません）/ waiting for {}",
+                    missing.join("、"),
+                    missing.join(", ")
+                ),
+            ));
+        }
         if !errors.is_empty() {
             return Ok(("failed".into(), describe_findings(&errors).join("\n")));
         }

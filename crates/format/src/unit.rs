@@ -53,6 +53,9 @@ pub struct Unit {
     pub files: Vec<UnitFile>,
     /// The combination, when it is one the standard allows.
     pub combination: Option<Combination>,
+    /// Kinds the standard requires in this unit that are absent (the F501 "lacks" finding):
+    /// a watch folder waits for these while the care software may still be writing them.
+    pub missing: Vec<FileKind>,
 }
 
 /// Units in import order and the findings about them.
@@ -82,7 +85,8 @@ pub fn validate_units(reports: &[Report]) -> UnitsReport {
         files.sort_by(|a, b| a.file.cmp(&b.file));
         let label = files[0].file.clone();
         let mut sink = Sink::new(label);
-        let combination = check_unit(&mut sink, &files);
+        let mut missing = Vec::new();
+        let combination = check_unit(&mut sink, &files, &mut missing);
         findings.extend(sink.finish());
         units.push(Unit {
             sender,
@@ -98,6 +102,7 @@ pub fn validate_units(reports: &[Report]) -> UnitsReport {
                 })
                 .collect(),
             combination,
+            missing,
         });
     }
     plan_vs_results(reports, &mut findings);
@@ -108,7 +113,11 @@ fn kinds_text(k: &BTreeSet<FileKind>) -> String {
     k.iter().map(|k| k.prefix()).collect::<Vec<_>>().join(", ")
 }
 
-fn check_unit(sink: &mut Sink, files: &[&Report]) -> Option<Combination> {
+fn check_unit(
+    sink: &mut Sink,
+    files: &[&Report],
+    missing_out: &mut Vec<FileKind>,
+) -> Option<Combination> {
     use FileKind::*;
     let mut kinds = BTreeSet::new();
     for r in files {
@@ -246,6 +255,7 @@ fn check_unit(sink: &mut Sink, files: &[&Report]) -> Option<Combination> {
     }
     if !missing.is_empty() {
         ok = false;
+        missing_out.extend(missing.iter().copied());
         sink.push(
             Code::F501,
             None,

@@ -43,8 +43,35 @@ fn every_sample_unit_validates_without_findings() {
             assert!(u.findings.is_empty(), "{month} {kind}: {:#?}", u.findings);
             assert_eq!(u.units.len(), 1);
             assert!(u.units[0].combination.is_some());
+            assert!(u.units[0].missing.is_empty());
         }
     }
+}
+
+#[test]
+fn a_unit_lacking_a_member_names_what_is_missing() {
+    let (cm, provider) = default_parties();
+    let files = sample_unit(
+        FileKind::Upplan,
+        "202505".parse().unwrap(),
+        &cm,
+        &provider,
+        &"20250425090000".parse().unwrap(),
+    )
+    .unwrap();
+    // Only 第6表 of 第6表 + 第7表 + 補足: the other two are missing (F501).
+    let reports: Vec<_> = files
+        .iter()
+        .filter(|(n, _)| n.kind == FileKind::Upplan)
+        .map(|(n, b)| validate_file(&n.to_string(), b))
+        .collect();
+    let u = validate_units(&reports);
+    assert_eq!(u.units[0].combination, None);
+    assert_eq!(
+        u.units[0].missing,
+        vec![FileKind::Upsikyu, FileKind::Uphosoku]
+    );
+    assert!(u.findings.iter().any(|f| f.code.as_str() == "F501"));
 }
 
 #[test]

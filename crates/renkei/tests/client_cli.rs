@@ -87,6 +87,15 @@ async fn exchange_through_the_cli(backend: Backend) {
         .map(|r| r["receipt"]["event"].as_str().unwrap())
         .collect();
     assert_eq!(events, ["stored", "downloaded", "imported"]);
+    // History search by file name (with its underscores) and the received list.
+    let upplan = plan.iter().find(|(n, _)| n.starts_with("UPPLAN")).unwrap();
+    let by_name = cm.json(&["history", "--search", &upplan.0[..17]]).await;
+    assert_eq!(by_name.as_array().unwrap().len(), 1, "{by_name}");
+    let received = cm
+        .json(&["history", "--received", "--search", "UPJSK_"])
+        .await;
+    assert_eq!(received.as_array().unwrap().len(), 1, "{received}");
+    assert_eq!(received[0]["sender"], provider.number.as_str());
     let ev = tmp.path().join("evidence");
     let written = cm
         .json(&[
@@ -159,6 +168,54 @@ async fn exchange_through_the_cli(backend: Backend) {
         "{err}"
     );
 
+    demo.shutdown().await.unwrap();
+}
+
+/// With the relay down, `send` queues the unit (exit 0, it says so) instead of failing;
+/// `outbox` lists it and `outbox --flush` sends it once the relay is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_while_the_relay_is_down_queues_and_flushes_later() {
+    let tmp = tempfile::tempdir().unwrap();
+    let demo = start_demo(tmp.path(), Backend::Sqlite).await;
+    let (cm, provider) = (Office::of(&demo, 0), Office::of(&demo, 1));
+    // Cache the partner's certificate while online (a real office has sent to it before).
+    let o = cm.open().await;
+    o.ensure_session().await.unwrap();
+    o.recipient_cert(&provider.number.parse().unwrap())
+        .await
+        .unwrap();
+    drop(o);
+    let mut home = renkei_client::Home::open(&cm.home).unwrap();
+    let real = home.config().relay_url.clone();
+    let dead = format!("https://127.0.0.1:{}", renkei_testkit::free_port());
+    home.update_config(|c| c.relay_url = dead).unwrap();
+
+    let export = tmp.path().join("export");
+    write_unit(&export, FileKind::Upplan, &cm, &provider, "20250425090000");
+    let out = cm
+        .run(&[
+            "--json",
+            "send",
+            "--to",
+            &provider.number,
+            export.to_str().unwrap(),
+        ])
+        .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("接続できません"), "{stderr}");
+    let sent: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(sent["waiting"].as_array().unwrap().len(), 1, "{sent}");
+    assert!(sent["stored"].as_array().unwrap().is_empty(), "{sent}");
+    let pending = cm.json(&["outbox"]).await;
+    assert_eq!(pending.as_array().unwrap().len(), 1, "{pending}");
+
+    home.update_config(|c| c.relay_url = real).unwrap();
+    let flushed = cm.json(&["outbox", "--flush"]).await;
+    assert_eq!(flushed["stored"].as_array().unwrap().len(), 1, "{flushed}");
+    assert!(cm.json(&["outbox"]).await.as_array().unwrap().is_empty());
+    let inbox = provider.json(&["inbox"]).await;
+    assert_eq!(inbox.as_array().unwrap().len(), 1, "{inbox}");
     demo.shutdown().await.unwrap();
 }
 

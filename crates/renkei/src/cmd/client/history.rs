@@ -20,6 +20,9 @@ pub struct HistoryArgs {
     /// 件数 / how many
     #[arg(long, default_value_t = 50)]
     pub limit: i64,
+    /// 受信の履歴を表示（送信ではなく）/ list received messages instead of sends
+    #[arg(long)]
+    pub received: bool,
 }
 
 /// `export-evidence`
@@ -39,6 +42,23 @@ pub struct ExportArgs {
 /// `renkei client history`.
 pub(super) async fn history(args: &ClientArgs, a: &HistoryArgs) -> anyhow::Result<ExitCode> {
     let o = office(args).await?;
+    if a.received {
+        let list = o
+            .db()
+            .received_search(a.search.as_deref().unwrap_or(""), a.limit)
+            .await?;
+        if args.json {
+            print_json(&list)?;
+        } else {
+            for r in list {
+                println!(
+                    "{} {} ← {} 連番 {} {} {} {}",
+                    r.message_id, r.at, r.sender, r.file_seq, r.kinds, r.months, r.state
+                );
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let sends = o.db().sends(a.search.as_deref(), a.limit).await?;
     if a.refresh {
         o.ensure_session().await?;

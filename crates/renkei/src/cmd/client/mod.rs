@@ -142,6 +142,19 @@ async fn online(args: &ClientArgs) -> anyhow::Result<Office> {
     Ok(o)
 }
 
+/// Unlock and try to log in, but carry on when the relay cannot be reached: sends then wait
+/// in the outbox and go out, in order, once it answers. A refusal (wrong password, revoked
+/// certificate …) still stops here.
+async fn online_or_queue(args: &ClientArgs) -> anyhow::Result<Office> {
+    let o = office(args).await?;
+    match o.ensure_session().await {
+        Ok(()) => {}
+        Err(e) if e.is_unreachable() => eprintln!("{e}"),
+        Err(e) => return Err(e.into()),
+    }
+    Ok(o)
+}
+
 fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);
     Ok(())

@@ -7,7 +7,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 use renkei_client::{SendStage, UnitFile};
 
-use super::{office, online, print_json, ClientArgs};
+use super::{office, online_or_queue, print_json, ClientArgs};
 
 /// `send`
 #[derive(Debug, Args)]
@@ -73,7 +73,7 @@ fn stage_ja(s: &SendStage) -> String {
 
 /// `renkei client send`.
 pub(super) async fn send(args: &ClientArgs, a: &SendArgs) -> anyhow::Result<ExitCode> {
-    let o = online(args).await?;
+    let o = online_or_queue(args).await?;
     let to: renkei_ids::OfficeNumber = a.to.parse()?;
     let files = read_inputs(&a.files)?;
     let units = renkei_client::prepare_units(files.clone(), o.office())?;

@@ -9,7 +9,7 @@ use anyhow::anyhow;
 use clap::Args;
 use renkei_client::watch::FolderScanner;
 
-use super::{online, ClientArgs};
+use super::{online_or_queue, ClientArgs};
 
 /// `watch`
 #[derive(Debug, Args)]
@@ -30,7 +30,9 @@ pub struct WatchArgs {
 
 /// `renkei client watch`.
 pub(super) async fn watch(args: &ClientArgs, a: &WatchArgs) -> anyhow::Result<ExitCode> {
-    let o = online(args).await?;
+    // The relay may be down when the watcher starts or at any time after: units then wait in
+    // the outbox, and the loop keeps going (one bad pass never stops the watcher).
+    let o = online_or_queue(args).await?;
     let dir = a
         .dir
         .clone()
@@ -39,7 +41,14 @@ pub(super) async fn watch(args: &ClientArgs, a: &WatchArgs) -> anyhow::Result<Ex
     let mut scanner = FolderScanner::new();
     let mut n = 0u64;
     loop {
-        for out in o.watch_once(&dir, &mut scanner).await? {
+        let outs = match o.watch_once(&dir, &mut scanner).await {
+            Ok(outs) => outs,
+            Err(e) => {
+                eprintln!("{e}");
+                Vec::new()
+            }
+        };
+        for out in outs {
             if args.json {
                 println!("{}", serde_json::to_string(&out)?);
             } else {
@@ -56,7 +65,14 @@ pub(super) async fn watch(args: &ClientArgs, a: &WatchArgs) -> anyhow::Result<Ex
             eprintln!("{e}");
         }
         if a.receive {
-            for r in o.import_all(None).await? {
+            let received = match o.import_all(None).await {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("{e}");
+                    Vec::new()
+                }
+            };
+            for r in received {
                 match r {
                     Ok(out) if args.json => println!("{}", serde_json::to_string(&out)?),
                     Ok(out) => println!(
