@@ -23,6 +23,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
@@ -86,6 +87,10 @@ pub(crate) struct App {
 
 pub(crate) type Shared = Arc<App>;
 
+/// How often the UI retries the outbox in the background while an office is unlocked: sends
+/// queued while the relay was unreachable go out, in order, without anyone pressing a button.
+pub const OUTBOX_RETRY: Duration = Duration::from_secs(30);
+
 /// Serve the UI for `home` until `shutdown` completes. The home starts locked: the user
 /// unlocks it with the passphrase on the first page.
 pub async fn serve(
@@ -94,7 +99,7 @@ pub async fn serve(
     secret: String,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), WebError> {
-    serve_inner(home, None, listener, secret, shutdown).await
+    serve_inner(home, None, listener, secret, shutdown, OUTBOX_RETRY).await
 }
 
 /// Serve the UI of an office that is already unlocked (used by `renkei demo`, which holds the
@@ -105,8 +110,52 @@ pub async fn serve_office(
     secret: String,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), WebError> {
+    serve_office_with_retry(office, listener, secret, shutdown, OUTBOX_RETRY).await
+}
+
+/// [`serve_office`] with another outbox retry interval than [`OUTBOX_RETRY`].
+pub async fn serve_office_with_retry(
+    office: Office,
+    listener: TcpListener,
+    secret: String,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    outbox_retry: Duration,
+) -> Result<(), WebError> {
     let home = office.home().clone();
-    serve_inner(home, Some(Arc::new(office)), listener, secret, shutdown).await
+    serve_inner(
+        home,
+        Some(Arc::new(office)),
+        listener,
+        secret,
+        shutdown,
+        outbox_retry,
+    )
+    .await
+}
+
+/// While the server runs: every `every`, if an office is unlocked and its outbox holds
+/// anything, send it (oldest first; a unit the relay still cannot be reached for stays).
+async fn retry_outbox(app: Shared, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let office = app.office.read().await.clone();
+        let Some(o) = office else { continue };
+        match o.db().outbox().await {
+            Ok(items) if !items.is_empty() => match o.flush_outbox(|_| {}).await {
+                Ok(r) => tracing::info!(
+                    stored = r.stored.len(),
+                    waiting = r.waiting.len(),
+                    failed = r.failed.len(),
+                    "outbox retried"
+                ),
+                Err(e) => tracing::warn!(error = %e, "outbox retry failed"),
+            },
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot read the outbox"),
+        }
+    }
 }
 
 async fn serve_inner(
@@ -115,6 +164,7 @@ async fn serve_inner(
     listener: TcpListener,
     secret: String,
     shutdown: impl Future<Output = ()> + Send + 'static,
+    outbox_retry: Duration,
 ) -> Result<(), WebError> {
     let addr = listener.local_addr()?;
     if !addr.ip().is_loopback() {
@@ -128,9 +178,12 @@ async fn serve_inner(
         jobs: Mutex::new(HashMap::new()),
         next_job: Mutex::new(1),
     });
-    axum::serve(listener, router(app))
+    let retry = tokio::spawn(retry_outbox(app.clone(), outbox_retry));
+    let served = axum::serve(listener, router(app))
         .with_graceful_shutdown(shutdown)
-        .await?;
+        .await;
+    retry.abort();
+    served?;
     Ok(())
 }
 

@@ -349,6 +349,57 @@ async fn offline_outbox_sends_in_order_later() {
     );
 }
 
+/// Sends queued while the relay was down go out by themselves while the web UI runs: nobody
+/// has to press 「いま送る」.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_ui_retries_the_outbox_in_the_background() {
+    let w = world(Backend::Sqlite).await;
+    let real_url = w.server.relay_url.clone();
+    let cm = w.cm.open().await;
+    cm.login(Some(w.cm.creds.clone()), true).await.unwrap();
+    drop(cm);
+    let mut home = renkei_client::Home::open(&w.cm.home_dir).unwrap();
+    let dead = format!("https://127.0.0.1:{}", renkei_testkit::free_port());
+    home.update_config(|c| c.relay_url = dead).unwrap();
+    let cm = w.cm.open().await;
+    let plan = unit(FileKind::Upplan, &w.cm, &w.provider, "20250425090000");
+    let (_, r) = cm.send_files(plan, "test", false, |_| {}).await.unwrap();
+    assert_eq!(r.waiting.len(), 1, "{r:?}");
+    drop(cm);
+
+    // The relay is back; the UI starts with the office unlocked and a short retry interval.
+    home.update_config(|c| c.relay_url = real_url).unwrap();
+    let cm = w.cm.open().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let ui = tokio::spawn(renkei_client_web::serve_office_with_retry(
+        cm,
+        listener,
+        "s".repeat(32),
+        async move {
+            let _ = stopped.await;
+        },
+        std::time::Duration::from_millis(200),
+    ));
+    let provider = w.provider.open().await;
+    provider
+        .login(Some(w.provider.creds.clone()), false)
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while provider.inbox(10).await.unwrap().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the queued send never went out"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let check = w.cm.open().await;
+    assert!(check.db().outbox().await.unwrap().is_empty());
+    stop.send(()).unwrap();
+    ui.await.unwrap().unwrap();
+}
+
 /// The care software exports into a folder; complete units go out once, files move to sent/.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_folder_round_trip() {
