@@ -1,6 +1,6 @@
 //! The care manager's day in a real headless Chromium: unlock, send a 予定 batch, see it arrive
-//! at the partner, import it, open the printable form, follow the receipt chain and export the
-//! evidence — on SQLite and PostgreSQL. Screenshots go to docs/images with
+//! at the partner, import it, open the printable form, get the 実績 back and import it, follow
+//! the receipt chain and export the evidence — on SQLite and PostgreSQL. Screenshots go to docs/images with
 //! RENKEI_UPDATE_SCREENSHOTS=1 (they illustrate docs/USER_GUIDE.ja.md).
 
 mod common;
@@ -166,9 +166,38 @@ async fn browser_day(w: World) {
     let pdf = b.print_pdf().await.unwrap();
     assert!(pdf.starts_with(b"%PDF"));
 
-    // Back at the care manager: the receipt chain shows the import; the certificate verifies.
+    // 実績 back: the provider sends what it delivered from its own send page.
+    let results = unit(FileKind::Upjsk, &w.provider, &w.cm, "20250601100000");
+    let paths = write_unit(&w.dir.path().join("provider-export"), &results);
+    b.goto(&format!("{}/send", provider_ui.base)).await.unwrap();
+    b.wait_for("#files", WAIT).await.unwrap();
+    b.fill("#to", w.cm.number.as_str()).await.unwrap();
+    let joined = paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+    b.upload("#files", Path::new(&joined)).await.unwrap();
+    b.click_css("#send").await.unwrap();
+    b.wait_for("#to-history", WAIT).await.unwrap();
+    let text = b.text().await.unwrap();
+    assert!(text.contains("送信しました"), "{text}");
+
+    // Back at the care manager: the 実績 has arrived and is imported; the receipt chain of
+    // the 予定 shows the partner's import; the certificate verifies.
     b.goto(&cm_ui.url).await.unwrap();
     b.wait_for_text("新しいファイル", WAIT).await.unwrap();
+    let text = b.text().await.unwrap();
+    assert!(
+        text.contains("未読") && text.contains(w.provider.name),
+        "{text}"
+    );
+    b.click_css("button.import").await.unwrap();
+    b.wait_for_text("取り込みました", WAIT).await.unwrap();
+    let cm_import = Home::open(&w.cm.home_dir).unwrap().import_dir();
+    for f in &results {
+        assert_eq!(std::fs::read(cm_import.join(&f.name)).unwrap(), f.bytes);
+    }
     b.goto(&format!("{}/history", cm_ui.base)).await.unwrap();
     b.wait_for("#history", WAIT).await.unwrap();
     b.screenshot(&shots.join("client-history.png"))
