@@ -66,6 +66,8 @@ pub(crate) struct RootQuery {
 pub(crate) async fn root(State(app): State<Shared>, Query(q): Query<RootQuery>) -> Response {
     let target = if app.office.read().await.is_some() {
         "/inbox"
+    } else if app.home.read().await.is_none() {
+        "/setup"
     } else {
         "/unlock"
     };
@@ -84,11 +86,20 @@ pub(crate) async fn style() -> Response {
 }
 
 fn unlock_form(app: &Shared, remembered: Option<String>, error: Option<&str>) -> Response {
-    let enrolled_note = app.home.dir().display().to_string();
+    unlock_form_with(app, remembered, None, error)
+}
+
+fn unlock_form_with(
+    app: &Shared,
+    remembered: Option<String>,
+    ok: Option<&str>,
+    error: Option<&str>,
+) -> Response {
+    let enrolled_note = app.home_dir.display().to_string();
     // Before the keystore is open, the (non-secret) config flag says whether the login
     // credentials are remembered; then the passphrase is the only field.
     let remembered = remembered.or_else(|| {
-        Home::open(app.home.dir())
+        Home::open(&app.home_dir)
             .ok()
             .filter(|h| h.config().remember_login)
             .map(|_| "記憶済み".to_owned())
@@ -99,6 +110,7 @@ fn unlock_form(app: &Shared, remembered: Option<String>, error: Option<&str>) ->
         "",
         html! {
             h1 { "れんけいを始める" }
+            @if let Some(m) = ok { (message("ok", m)) }
             @if let Some(e) = error { (message("err", e)) }
             form.card method="post" action="/unlock" {
                 label for="passphrase" { "パスフレーズ" }
@@ -129,14 +141,17 @@ fn unlock_form(app: &Shared, remembered: Option<String>, error: Option<&str>) ->
 
 /// Remembered user of the home, read by unlocking is impossible before the passphrase: the
 /// form asks for credentials unless an unlocked office remembers them.
-pub(crate) async fn unlock_page(State(app): State<Shared>) -> Response {
+pub(crate) async fn unlock_page(State(app): State<Shared>, Query(n): Query<Notice>) -> Response {
+    if app.home.read().await.is_none() {
+        return Redirect::to("/setup").into_response();
+    }
     if let Some(o) = app.office.read().await.clone() {
         if o.relay().session().is_some() {
             return Redirect::to("/inbox").into_response();
         }
-        return unlock_form(&app, o.remembered_user(), None);
+        return unlock_form_with(&app, o.remembered_user(), n.ok.as_deref(), None);
     }
-    unlock_form(&app, None, None)
+    unlock_form_with(&app, None, n.ok.as_deref(), None)
 }
 
 #[derive(Deserialize)]
@@ -170,10 +185,14 @@ fn parse_creds(f: &UnlockForm) -> Result<Option<Credentials>, String> {
 
 pub(crate) async fn unlock(State(app): State<Shared>, Form(f): Form<UnlockForm>) -> Response {
     let existing = app.office.read().await.clone();
+    let Some(home) = app.home.read().await.clone() else {
+        return Redirect::to("/setup").into_response();
+    };
     let office = match existing {
         Some(o) => o,
-        None => match Office::unlock(app.home.clone(), &f.passphrase).await {
+        None => match Office::unlock(home, &f.passphrase).await {
             Ok(o) => Arc::new(o),
+            Err(ClientError::NotEnrolled) => return Redirect::to("/enroll").into_response(),
             Err(ClientError::WrongPassphrase) => {
                 return unlock_form(
                     &app,

@@ -18,10 +18,12 @@
 mod handlers;
 mod pages;
 mod records;
+mod setup;
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -53,6 +55,9 @@ pub enum WebError {
     /// Serving failed.
     #[error("画面のサーバーが停止しました（{0}）/ UI server failed ({0})")]
     Io(#[from] std::io::Error),
+    /// The home exists but cannot be opened (damaged configuration or CA certificate).
+    #[error(transparent)]
+    Home(renkei_client::ClientError),
 }
 
 /// A fresh per-launch secret (256 bits, hex).
@@ -77,7 +82,10 @@ pub(crate) struct Job {
 }
 
 pub(crate) struct App {
-    pub home: Home,
+    /// The home, once this device is set up (`None` until `/setup` has run).
+    pub home: RwLock<Option<Home>>,
+    /// Where the home is (or will be).
+    pub home_dir: PathBuf,
     secret: String,
     cookie: String,
     pub office: RwLock<Option<Arc<Office>>>,
@@ -99,7 +107,33 @@ pub async fn serve(
     secret: String,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), WebError> {
-    serve_inner(home, None, listener, secret, shutdown, OUTBOX_RETRY).await
+    let dir = home.dir().to_owned();
+    serve_inner(
+        dir,
+        Some(home),
+        None,
+        listener,
+        secret,
+        shutdown,
+        OUTBOX_RETRY,
+    )
+    .await
+}
+
+/// Serve the UI for the home in `dir`, which need not exist yet: a device that was never set
+/// up starts at the setup page (`/setup`, then `/enroll`), so that nobody needs a terminal.
+pub async fn serve_dir(
+    dir: PathBuf,
+    listener: TcpListener,
+    secret: String,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), WebError> {
+    let home = match Home::open(&dir) {
+        Ok(h) => Some(h),
+        Err(renkei_client::ClientError::NotInitialised(_)) => None,
+        Err(e) => return Err(WebError::Home(e)),
+    };
+    serve_inner(dir, home, None, listener, secret, shutdown, OUTBOX_RETRY).await
 }
 
 /// Serve the UI of an office that is already unlocked (used by `renkei demo`, which holds the
@@ -123,7 +157,8 @@ pub async fn serve_office_with_retry(
 ) -> Result<(), WebError> {
     let home = office.home().clone();
     serve_inner(
-        home,
+        home.dir().to_owned(),
+        Some(home),
         Some(Arc::new(office)),
         listener,
         secret,
@@ -159,7 +194,8 @@ async fn retry_outbox(app: Shared, every: Duration) {
 }
 
 async fn serve_inner(
-    home: Home,
+    home_dir: PathBuf,
+    home: Option<Home>,
     office: Option<Arc<Office>>,
     listener: TcpListener,
     secret: String,
@@ -171,7 +207,8 @@ async fn serve_inner(
         return Err(WebError::NotLoopback(addr));
     }
     let app = Arc::new(App {
-        home,
+        home: RwLock::new(home),
+        home_dir,
         secret,
         cookie: format!("{COOKIE_PREFIX}{}", addr.port()),
         office: RwLock::new(office),
@@ -192,6 +229,8 @@ fn router(app: Shared) -> Router {
         .route("/", get(handlers::root))
         .route("/style.css", get(handlers::style))
         .route("/unlock", get(handlers::unlock_page).post(handlers::unlock))
+        .route("/setup", get(setup::setup_page).post(setup::setup))
+        .route("/enroll", get(setup::enroll_page).post(setup::enroll))
         .route("/lock", post(handlers::lock))
         .route("/inbox", get(handlers::inbox))
         .route("/inbox/import-all", post(handlers::import_all))

@@ -22,7 +22,7 @@ th { background:#eef2f5; font-weight:normal; }
 .btn, button { display:inline-block; font-size:18px; padding:10px 22px; min-height:48px; border-radius:8px; border:1px solid var(--brand); background:var(--brand); color:#fff; cursor:pointer; text-decoration:none; }
 .btn.sub, button.sub { background:#fff; color:var(--brand); }
 button.danger { background:#fff; color:var(--bad); border-color:var(--bad); }
-input[type=text], input[type=password], input[type=search], select, textarea { font-size:18px; padding:10px; min-height:48px; border:1px solid #9aa5b1; border-radius:6px; width:100%; max-width:560px; }
+input[type=text], input[type=password], input[type=search], input[type=url], select, textarea { font-size:18px; padding:10px; min-height:48px; border:1px solid #9aa5b1; border-radius:6px; width:100%; max-width:560px; }
 input[type=file] { font-size:18px; padding:10px 0; }
 label { display:block; margin:14px 0 4px; font-weight:bold; }
 label.check { font-weight:normal; display:flex; gap:10px; align-items:center; }

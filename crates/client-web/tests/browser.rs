@@ -328,3 +328,143 @@ async fn secret_and_host_are_required() {
         .unwrap()
         .contains("パスフレーズが違います"));
 }
+
+/// A device that was never set up, started with `renkei client ui`: the office sets it up and
+/// enrolls it in the browser (no terminal), then logs in and reaches its inbox.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_start_sets_up_and_enrolls_in_the_browser() {
+    let w = world(Backend::Sqlite).await;
+    let shots = screenshot_dir(w.dir.path());
+    std::fs::create_dir_all(&shots).unwrap();
+    // A third office registered by the 国保連 (its notice gives the KJ ID and the passwords).
+    let now = renkei_store::now_millis();
+    let notice = w
+        .server
+        .portal
+        .register_office(
+            "admin",
+            &renkei_portal::NewOffice {
+                number: "1320000018".into(),
+                name: "さくら通所介護".into(),
+                name_kana: "サクラ".into(),
+                kind: "15".into(),
+                postal_code: "100-0001".into(),
+                address: "東京都千代田区千代田1-1".into(),
+                phone: "03-0000-0009".into(),
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    let kj_password = "Pw-new-office-Xy7k2Q9z";
+    w.server
+        .portal
+        .change_kj_password(&notice.kj_id, &notice.temporary_password, kj_password, now)
+        .await
+        .unwrap();
+    let issuance = notice.issuance_password.clone().unwrap();
+    let ca_file = w.dir.path().join("download").join("renkei-ca.pem");
+    std::fs::create_dir_all(ca_file.parent().unwrap()).unwrap();
+    std::fs::write(&ca_file, &w.server.ca_cert_pem).unwrap();
+
+    let dir = w.dir.path().join("new-device");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let secret = renkei_client_web::new_secret();
+    let url = renkei_client_web::launch_url(addr, &secret);
+    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(renkei_client_web::serve_dir(
+        dir.clone(),
+        listener,
+        secret,
+        async move {
+            let _ = rx.await;
+        },
+    ));
+    let b = Browser::start().await.expect("headless chromium");
+    b.goto(&url).await.unwrap();
+    b.wait_for("#relay_url", WAIT).await.unwrap();
+    b.fill("#relay_url", &w.server.relay_url).await.unwrap();
+    b.fill("#portal_url", &w.server.portal_url).await.unwrap();
+    b.upload("#ca_file", &ca_file).await.unwrap();
+    // Two different passphrases are refused with a plain message, and nothing is created.
+    b.fill("#passphrase", common::PASSPHRASE).await.unwrap();
+    b.fill("#passphrase2", "something else entirely")
+        .await
+        .unwrap();
+    b.screenshot(&shots.join("client-setup.png")).await.unwrap();
+    b.click_css("#setup").await.unwrap();
+    b.wait_for_text("一致しません", WAIT).await.unwrap();
+    assert!(!dir.join("config.toml").exists());
+    b.fill("#relay_url", &w.server.relay_url).await.unwrap();
+    b.fill("#portal_url", &w.server.portal_url).await.unwrap();
+    b.upload("#ca_file", &ca_file).await.unwrap();
+    b.fill("#passphrase", common::PASSPHRASE).await.unwrap();
+    b.fill("#passphrase2", common::PASSPHRASE).await.unwrap();
+    b.click_css("#setup").await.unwrap();
+
+    // Enrollment: a wrong issuance password is refused; the right one issues the certificate.
+    b.wait_for("#issuance_password", WAIT).await.unwrap();
+    let text = b.text().await.unwrap();
+    assert!(text.contains("初期設定をしました"), "{text}");
+    b.fill("#passphrase", common::PASSPHRASE).await.unwrap();
+    b.fill("#office", "1320000018").await.unwrap();
+    b.fill("#kj_id", notice.kj_id.as_str()).await.unwrap();
+    b.fill("#issuance_password", "wrong-issuance-pw")
+        .await
+        .unwrap();
+    b.screenshot(&shots.join("client-enroll.png"))
+        .await
+        .unwrap();
+    b.click_css("#enroll").await.unwrap();
+    b.wait_for("#issuance_password", WAIT).await.unwrap();
+    let text = b.text().await.unwrap();
+    assert!(
+        text.contains("証明書発行用パスワードが正しくありません"),
+        "{text}"
+    );
+    assert!(!text.contains("証明書を発行しました"), "{text}");
+    b.fill("#passphrase", common::PASSPHRASE).await.unwrap();
+    b.fill("#office", "1320000018").await.unwrap();
+    b.fill("#kj_id", notice.kj_id.as_str()).await.unwrap();
+    b.fill("#issuance_password", &issuance).await.unwrap();
+    b.click_css("#enroll").await.unwrap();
+    b.wait_for_text("証明書を発行しました", WAIT).await.unwrap();
+
+    // 利用申請 gives the personal user; the first login then reaches the inbox.
+    let outcome = w
+        .server
+        .portal
+        .apply(
+            &notice.kj_id,
+            &renkei_portal::ApplicationForm {
+                contact_name: "連携 三郎".into(),
+                contact_email: "o1320000018@test.invalid".into(),
+                contact_phone: "03-0000-0009".into(),
+                invoice: false,
+                agree_terms: true,
+                agree_privacy: true,
+                confirm_fee: true,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    b.fill("#passphrase", common::PASSPHRASE).await.unwrap();
+    b.fill("#user_id", outcome.personal_user_id.as_str())
+        .await
+        .unwrap();
+    b.fill("#user_password", &outcome.personal_password)
+        .await
+        .unwrap();
+    b.fill("#kj_id", notice.kj_id.as_str()).await.unwrap();
+    b.fill("#kj_password", kj_password).await.unwrap();
+    b.click_css("#unlock").await.unwrap();
+    b.wait_for_text("新しいファイル", WAIT).await.unwrap();
+    let text = b.text().await.unwrap();
+    assert!(text.contains("さくら通所介護"), "{text}");
+    let errors = b.js_errors().await.unwrap();
+    assert!(errors.is_empty(), "JavaScript errors: {errors:?}");
+    b.quit().await;
+    let _ = stop.send(());
+}

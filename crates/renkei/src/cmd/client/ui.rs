@@ -1,10 +1,10 @@
-//! `ui`: the local web UI on 127.0.0.1, opened with a one-time secret in its URL.
+//! `ui`: the local web UI on 127.0.0.1, opened with a one-time secret in its URL. On a device
+//! that was never set up it starts with the setup and enrollment pages.
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Args;
-use renkei_client::Home;
 
 use super::{home_dir, print_json, ClientArgs};
 
@@ -18,7 +18,8 @@ pub struct UiArgs {
 
 /// `renkei client ui`.
 pub(super) async fn ui(args: &ClientArgs, a: &UiArgs) -> anyhow::Result<ExitCode> {
-    let home = Home::open(&home_dir(args)?)?;
+    // A home that does not exist yet is set up in the browser (/setup, then /enroll).
+    let dir = home_dir(args)?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", a.port)).await?;
     let secret = renkei_client_web::new_secret();
     let url = renkei_client_web::launch_url(listener.local_addr()?, &secret);
@@ -29,7 +30,7 @@ pub(super) async fn ui(args: &ClientArgs, a: &UiArgs) -> anyhow::Result<ExitCode
         println!("終了するには Ctrl+C / press Ctrl+C to stop");
     }
     std::io::stdout().flush()?;
-    renkei_client_web::serve(home, listener, secret, async {
+    renkei_client_web::serve_dir(dir, listener, secret, async {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await?;
