@@ -27,6 +27,31 @@ fn main() {
     }
 
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--seeds") {
+        // `--seeds OUT DIR…`: every file under DIR, prefixed with the selector byte of its name,
+        // written to OUT (a seed corpus for libFuzzer).
+        let out = PathBuf::from(args.get(1).expect("--seeds OUT DIR…"));
+        std::fs::create_dir_all(&out).expect("create OUT");
+        fn walk(p: &Path, out: &Path, n: &mut usize) {
+            if p.is_dir() {
+                for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
+                    walk(&e.path(), out, n);
+                }
+            } else if let (Some(name), Ok(b)) = (p.file_name(), std::fs::read(p)) {
+                let name = name.to_string_lossy();
+                let mut seed = vec![renkei_format_fuzz::selector_for(&name)];
+                seed.extend_from_slice(&b);
+                *n += 1;
+                std::fs::write(out.join(format!("seed-{n:05}")), seed).expect("write seed");
+            }
+        }
+        let mut n = 0;
+        for d in &args[2..] {
+            walk(Path::new(d), &out, &mut n);
+        }
+        println!("{n} seeds written to {}", out.display());
+        return;
+    }
     if args.first().map(String::as_str) != Some("--mutate") {
         for a in &args {
             let data = std::fs::read(a).unwrap_or_else(|e| panic!("{a}: {e}"));
