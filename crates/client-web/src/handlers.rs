@@ -189,7 +189,19 @@ pub(crate) async fn unlock(State(app): State<Shared>, Form(f): Form<UnlockForm>)
         return Redirect::to("/setup").into_response();
     };
     let office = match existing {
-        Some(o) => o,
+        // Kept open after a login that failed (wrong password): the passphrase must still be
+        // the right one, or the form would let anyone at this screen in.
+        Some(o) => match o.home().unlock(&f.passphrase) {
+            Ok(_) => o,
+            Err(ClientError::WrongPassphrase) => {
+                return unlock_form(
+                    &app,
+                    o.remembered_user(),
+                    Some("パスフレーズが違います。もう一度入力してください。"),
+                )
+            }
+            Err(e) => return unlock_form(&app, o.remembered_user(), Some(&e.to_string())),
+        },
         None => match Office::unlock(home, &f.passphrase).await {
             Ok(o) => Arc::new(o),
             Err(ClientError::NotEnrolled) => return Redirect::to("/enroll").into_response(),

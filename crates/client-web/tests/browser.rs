@@ -327,6 +327,38 @@ async fn secret_and_host_are_required() {
         .await
         .unwrap()
         .contains("パスフレーズが違います"));
+    // The right passphrase with a wrong KJ password opens the keys but logs nobody in; the
+    // next attempt must still give the right passphrase.
+    let c = &w.cm.creds;
+    let post = |pass: &'static str, kj_password: String| {
+        http.post(format!("{}/unlock", ui.base))
+            .header("cookie", &pair)
+            .form(&[
+                ("passphrase", pass.to_owned()),
+                ("user_id", c.user_id.to_string()),
+                ("user_password", c.user_password.clone()),
+                ("kj_id", c.kj_id.to_string()),
+                ("kj_password", kj_password),
+            ])
+            .send()
+    };
+    let bad_login = post(common::PASSPHRASE, "wrong KJ password".into())
+        .await
+        .unwrap();
+    assert_eq!(bad_login.status(), 200, "stays on the form");
+    let sneaky = post("not the passphrase", c.kj_password.clone())
+        .await
+        .unwrap();
+    assert_eq!(sneaky.status(), 200, "no redirect to the inbox");
+    assert!(sneaky
+        .text()
+        .await
+        .unwrap()
+        .contains("パスフレーズが違います"));
+    let right = post(common::PASSPHRASE, c.kj_password.clone())
+        .await
+        .unwrap();
+    assert_eq!(right.status(), 303, "logged in");
 }
 
 /// A device that was never set up, started with `renkei client ui`: the office sets it up and
