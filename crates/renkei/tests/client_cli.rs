@@ -134,7 +134,78 @@ async fn exchange_through_the_cli(backend: Backend) {
         .json(&["directory", "search", "--number", &provider.number])
         .await;
     assert_eq!(found[0]["enrolled"], true);
+    // By part of the name, and by prefecture + service kind.
+    let part: String = provider.name.chars().take(3).collect();
+    let by_name = cm.json(&["directory", "search", "--name", &part]).await;
+    assert!(
+        by_name
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["number"] == provider.number.as_str()),
+        "{by_name}"
+    );
+    let pref = &provider.number[..2];
+    let by_kind = cm
+        .json(&[
+            "directory",
+            "search",
+            "--prefecture",
+            pref,
+            "--kind",
+            &provider.kind,
+        ])
+        .await;
+    let numbers: Vec<&str> = by_kind
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["number"].as_str().unwrap())
+        .collect();
+    assert!(numbers.contains(&provider.number.as_str()), "{by_kind}");
+    assert!(!numbers.contains(&cm.number.as_str()), "{by_kind}");
+    let text = cm
+        .run(&["directory", "search", "--number", &provider.number])
+        .await;
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("利用中") && text.contains("受付"), "{text}");
     assert_eq!(cm.json(&["outbox"]).await, serde_json::json!([]));
+
+    // 差し戻し: the provider rejects a second plan with a reason; the care manager sees it.
+    let export2 = tmp.path().join("export2");
+    write_unit(&export2, FileKind::Upplan, &cm, &provider, "20250426090000");
+    let second = cm
+        .json(&["send", "--to", &provider.number, export2.to_str().unwrap()])
+        .await;
+    let second_num = second["sends"][0]["id"].as_i64().unwrap();
+    let inbox = provider.json(&["inbox"]).await;
+    let mid = inbox
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["message"]["file_seq"] == "20250426090000")
+        .map(|e| e["message"]["id"].as_str().unwrap().to_owned())
+        .expect("second unit in the inbox");
+    let rejected = provider
+        .json(&["ack", &mid, "--reject", "利用者の被保険者番号が違います"])
+        .await;
+    assert_eq!(rejected["state"], "rejected", "{rejected}");
+    let history = cm.json(&["history", "--refresh"]).await;
+    let h = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["send"]["id"].as_i64() == Some(second_num))
+        .unwrap();
+    let last = h["receipts"].as_array().unwrap().last().unwrap();
+    assert_eq!(last["receipt"]["event"], "rejected", "{h}");
+    assert!(
+        last["receipt"]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("被保険者番号が違います"),
+        "{h}"
+    );
 
     // Refusals: a wrong passphrase, a file with errors.
     let wrong = tmp.path().join("wrong");

@@ -73,8 +73,13 @@ pub(super) async fn directory(args: &ClientArgs, a: &DirectoryArgs) -> anyhow::R
         print_json(&items)?;
     } else {
         for e in items {
+            let accepts = if e.accepts.is_empty() {
+                "標準仕様のすべて / every kind".to_owned()
+            } else {
+                e.accepts.join(" ")
+            };
             println!(
-                "{} {} 種類{} {}",
+                "{} {} 種類{} {} 受付: {}",
                 e.number,
                 e.name,
                 e.kind,
@@ -82,7 +87,8 @@ pub(super) async fn directory(args: &ClientArgs, a: &DirectoryArgs) -> anyhow::R
                     "利用中 / enrolled"
                 } else {
                     "未利用 / not enrolled"
-                }
+                },
+                accepts
             );
         }
     }
