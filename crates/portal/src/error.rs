@@ -130,6 +130,7 @@ impl PortalError {
             Self::DeviceLimit { .. } | Self::AlreadyApplied => S::CONFLICT,
             Self::NotFound { .. } => S::NOT_FOUND,
             Self::Store(StoreError::Unavailable(_)) => S::SERVICE_UNAVAILABLE,
+            Self::Store(StoreError::Full(_)) => S::INSUFFICIENT_STORAGE,
             Self::Store(_) | Self::Internal(_) => S::INTERNAL_SERVER_ERROR,
         }
     }

@@ -37,6 +37,7 @@ impl From<StoreError> for ApiError {
         tracing::error!(error = %e, "metadata store error");
         match e {
             StoreError::Unavailable(_) => Self::new(ErrorCode::StorageUnavailable),
+            StoreError::Full(_) => Self::new(ErrorCode::StorageFull),
             _ => Self::new(ErrorCode::Internal),
         }
     }

@@ -59,6 +59,10 @@ pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
         sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
             StoreError::Corrupt(e.to_string())
         }
+        // SQLSTATE 53100 disk_full.
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("53100") => {
+            StoreError::Full(db.to_string())
+        }
         _ => unavailable(e),
     }
 }

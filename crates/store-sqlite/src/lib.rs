@@ -62,10 +62,53 @@ pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
         sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
             StoreError::Corrupt(e.to_string())
         }
+        // SQLITE_FULL (13): the disk or `max_page_count` is exhausted.
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("13") => {
+            StoreError::Full(db.to_string())
+        }
         _ => unavailable(e),
     }
 }
 
 fn unavailable(e: sqlx::Error) -> StoreError {
     StoreError::Unavailable(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database that cannot grow (its disk is full, here its page limit) is `StoreError::Full`,
+    /// which the relay answers with `507 storage_full`, not a retryable "unavailable".
+    #[tokio::test]
+    async fn a_full_database_is_full_not_unavailable() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("full.db").display());
+        let store = SqliteStore::open(&url).await.unwrap();
+        let mut conn = store.pool().acquire().await.unwrap();
+        sqlx::query("CREATE TABLE filler (b BLOB)")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        let (pages,): (i64,) = sqlx::query_as("PRAGMA page_count")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        sqlx::query(&format!("PRAGMA max_page_count = {}", pages + 4))
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        let mut err = None;
+        for _ in 0..100 {
+            if let Err(e) = sqlx::query("INSERT INTO filler VALUES (zeroblob(8192))")
+                .execute(&mut *conn)
+                .await
+            {
+                err = Some(e);
+                break;
+            }
+        }
+        let e = map_err(err.expect("the page limit is reached"));
+        assert!(matches!(e, StoreError::Full(_)), "{e:?}");
+    }
 }

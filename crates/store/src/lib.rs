@@ -38,6 +38,10 @@ pub enum StoreError {
     /// Stored data could not be decoded (a bug or manual tampering).
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// The database's disk (or its configured size limit) is full; nothing of the failed
+    /// operation was written. Retrying helps only once an operator has made room.
+    #[error("database full: {0}")]
+    Full(String),
 }
 
 /// Result alias for storage operations.
