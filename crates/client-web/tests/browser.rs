@@ -75,6 +75,19 @@ async fn unlock(b: &Browser, ui: &Ui, office: &TestOffice, remember: bool, shot:
     b.wait_for_text("新しいファイル", WAIT).await.unwrap();
 }
 
+/// Open the send page of `ui` and fill in the partner and the files (not yet sent).
+async fn fill_send_form(b: &Browser, ui: &Ui, to: &str, paths: &[PathBuf]) {
+    b.goto(&format!("{}/send", ui.base)).await.unwrap();
+    b.wait_for("#files", WAIT).await.unwrap();
+    b.fill("#to", to).await.unwrap();
+    let joined = paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+    b.upload("#files", Path::new(&joined)).await.unwrap();
+}
+
 async fn browser_day(w: World) {
     let shots = screenshot_dir(w.dir.path());
     std::fs::create_dir_all(&shots).unwrap();
@@ -112,15 +125,7 @@ async fn browser_day(w: World) {
     // Send a 予定 batch (第6表 + 第7表 + 利用者補足情報).
     let plan = unit(FileKind::Upplan, &w.cm, &w.provider, "20250425090000");
     let paths = write_unit(&w.dir.path().join("export"), &plan);
-    b.goto(&format!("{}/send", cm_ui.base)).await.unwrap();
-    b.wait_for("#files", WAIT).await.unwrap();
-    b.fill("#to", w.provider.number.as_str()).await.unwrap();
-    let joined = paths
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect::<Vec<_>>()
-        .join("\n");
-    b.upload("#files", Path::new(&joined)).await.unwrap();
+    fill_send_form(&b, &cm_ui, w.provider.number.as_str(), &paths).await;
     b.screenshot(&shots.join("client-send.png")).await.unwrap();
     b.click_css("#send").await.unwrap();
     b.wait_for("#to-history", WAIT).await.unwrap();
@@ -169,15 +174,7 @@ async fn browser_day(w: World) {
     // 実績 back: the provider sends what it delivered from its own send page.
     let results = unit(FileKind::Upjsk, &w.provider, &w.cm, "20250601100000");
     let paths = write_unit(&w.dir.path().join("provider-export"), &results);
-    b.goto(&format!("{}/send", provider_ui.base)).await.unwrap();
-    b.wait_for("#files", WAIT).await.unwrap();
-    b.fill("#to", w.cm.number.as_str()).await.unwrap();
-    let joined = paths
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect::<Vec<_>>()
-        .join("\n");
-    b.upload("#files", Path::new(&joined)).await.unwrap();
+    fill_send_form(&b, &provider_ui, w.cm.number.as_str(), &paths).await;
     b.click_css("#send").await.unwrap();
     b.wait_for("#to-history", WAIT).await.unwrap();
     let text = b.text().await.unwrap();

@@ -304,20 +304,25 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     out
 }
 
+/// Log the care manager in with its credentials remembered, then point its home at a port
+/// nobody listens on: the client really tries the relay and cannot reach it. Returns the
+/// home, to point it back with `update_config`.
+async fn remember_login_then_lose_the_relay(w: &World) -> renkei_client::Home {
+    let cm = w.cm.open().await;
+    cm.login(Some(w.cm.creds.clone()), true).await.unwrap();
+    drop(cm);
+    let mut home = renkei_client::Home::open(&w.cm.home_dir).unwrap();
+    let dead = format!("https://127.0.0.1:{}", renkei_testkit::free_port());
+    home.update_config(|c| c.relay_url = dead).unwrap();
+    home
+}
+
 /// With the relay unreachable, sends wait in the outbox and go out in order later.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offline_outbox_sends_in_order_later() {
     let w = world(Backend::Sqlite).await;
     let real_url = w.server.relay_url.clone();
-    // Credentials remembered (and the recipient's certificate cached) while online, so that
-    // offline the client really tries the relay instead of stopping for want of a login.
-    let cm = w.cm.open().await;
-    cm.login(Some(w.cm.creds.clone()), true).await.unwrap();
-    cm.recipient_cert(&w.provider.number).await.unwrap();
-    drop(cm);
-    let mut home = renkei_client::Home::open(&w.cm.home_dir).unwrap();
-    let dead = format!("https://127.0.0.1:{}", renkei_testkit::free_port());
-    home.update_config(|c| c.relay_url = dead).unwrap();
+    let mut home = remember_login_then_lose_the_relay(&w).await;
     let cm = w.cm.open().await;
     let a = unit(FileKind::Upplan, &w.cm, &w.provider, "20250425090000");
     let b = unit(FileKind::Upplan, &w.cm, &w.provider, "20250425090100");
@@ -355,12 +360,7 @@ async fn offline_outbox_sends_in_order_later() {
 async fn web_ui_retries_the_outbox_in_the_background() {
     let w = world(Backend::Sqlite).await;
     let real_url = w.server.relay_url.clone();
-    let cm = w.cm.open().await;
-    cm.login(Some(w.cm.creds.clone()), true).await.unwrap();
-    drop(cm);
-    let mut home = renkei_client::Home::open(&w.cm.home_dir).unwrap();
-    let dead = format!("https://127.0.0.1:{}", renkei_testkit::free_port());
-    home.update_config(|c| c.relay_url = dead).unwrap();
+    let mut home = remember_login_then_lose_the_relay(&w).await;
     let cm = w.cm.open().await;
     let plan = unit(FileKind::Upplan, &w.cm, &w.provider, "20250425090000");
     let (_, r) = cm.send_files(plan, "test", false, |_| {}).await.unwrap();
@@ -565,12 +565,7 @@ async fn second_device_is_refused() {
 async fn watched_unit_moves_to_sent_only_once_stored() {
     let w = world(Backend::Sqlite).await;
     let real_url = w.server.relay_url.clone();
-    let cm = w.cm.open().await;
-    cm.login(Some(w.cm.creds.clone()), true).await.unwrap();
-    drop(cm);
-    let mut home = renkei_client::Home::open(&w.cm.home_dir).unwrap();
-    let dead = format!("https://127.0.0.1:{}", renkei_testkit::free_port());
-    home.update_config(|c| c.relay_url = dead).unwrap();
+    let mut home = remember_login_then_lose_the_relay(&w).await;
     let watch = w.dir.path().join("export");
     std::fs::create_dir_all(&watch).unwrap();
     let plan = unit(FileKind::Upplan, &w.cm, &w.provider, "20250425090000");
