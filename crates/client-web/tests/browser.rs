@@ -497,3 +497,72 @@ async fn first_start_sets_up_and_enrolls_in_the_browser() {
     b.quit().await;
     let _ = stop.send(());
 }
+
+/// The viewer compares two versions of one client's plan for one month item by item.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn viewer_compares_two_versions_of_a_plan() {
+    let w = world(Backend::Sqlite).await;
+    let ui = start_ui(&w.cm).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = http.get(&ui.url).send().await.unwrap();
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let pair = cookie.split(';').next().unwrap().to_owned();
+    let c = &w.cm.creds;
+    let login = http
+        .post(format!("{}/unlock", ui.base))
+        .header("cookie", &pair)
+        .form(&[
+            ("passphrase", common::PASSPHRASE.to_owned()),
+            ("user_id", c.user_id.to_string()),
+            ("user_password", c.user_password.clone()),
+            ("kj_id", c.kj_id.to_string()),
+            ("kj_password", c.kj_password.clone()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 303);
+    let plan = unit(FileKind::Upplan, &w.cm, &w.provider, "20250425090000");
+    let a = plan.iter().find(|f| f.name.starts_with("UPPLAN")).unwrap();
+    // Byte-level edit of the MS932 file: no trail byte of a double-byte character is a digit.
+    let at = a
+        .bytes
+        .windows(6)
+        .position(|w| w == b"111111")
+        .expect("身体介護 111111 in the plan");
+    let mut b_bytes = a.bytes.clone();
+    b_bytes[at..at + 6].copy_from_slice(b"111211");
+    let boundary = "renkei-test-boundary";
+    let mut body = Vec::new();
+    for (field, bytes) in [("a", &a.bytes), ("b", &b_bytes)] {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{}\"\r\nContent-Type: text/csv\r\n\r\n",
+                a.name
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    let resp = http
+        .post(format!("{}/viewer", ui.base))
+        .header("cookie", &pair)
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("差分"), "{html}");
+    assert!(html.contains("111211") && html.contains("111111"), "{html}");
+    let _ = ui.stop.send(());
+}
