@@ -312,3 +312,90 @@ async fn login_csrf_lockout_and_enrollment_over_http() {
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
     assert!(r.body.contains("ロック"));
 }
+
+/// Operators see how many messages the relay holds per state (overall and per office), never
+/// a file name or a payload; an office session does not reach the page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_see_relay_counts_but_no_file() {
+    use renkei_store::{MessageId, MessageRecord, MessageState, ReceiptRecord};
+    let fx = common::sqlite().await;
+    let now = now_millis();
+    fx.service
+        .create_operator("admin", "管理者", "Operator-2025x", now)
+        .await
+        .unwrap();
+    let (a, b): (OfficeNumber, OfficeNumber) =
+        ("1310100010".parse().unwrap(), "1310100028".parse().unwrap());
+    for (i, (from, to)) in [(&a, &b), (&a, &b), (&b, &a)].into_iter().enumerate() {
+        let id = MessageId::new_v7();
+        let m = MessageRecord {
+            id,
+            sender: from.clone(),
+            recipient: to.clone(),
+            idempotency_key: format!("k{i}"),
+            digest: "00".repeat(32),
+            length: 10,
+            file_seq: "20250425090000".parse().unwrap(),
+            files: vec!["UPPLAN_202505_1310100010_43_1310100028_11_20250425090000.CSV".into()],
+            sender_cert_serial: "01".into(),
+            recipient_cert_serial: "02".into(),
+            blob_key: id.to_string(),
+            state: MessageState::Stored,
+            stored_at: now,
+            downloaded_at: None,
+            finished_at: None,
+            expires_at: now + 1000,
+            reasons: None,
+        };
+        let receipt = ReceiptRecord {
+            message_id: id,
+            event: MessageState::Stored,
+            at: now,
+            body: "{}".into(),
+            signature: "c2ln".into(),
+        };
+        fx.store
+            .insert_message(&m, &receipt, &[], &common::Sha256Sealer)
+            .await
+            .unwrap();
+    }
+    let app = router(PortalState::new(fx.service.clone()));
+    let r = send(&app, get("/operator/login", "")).await;
+    let cookie = r.cookie.clone().unwrap();
+    let token = csrf_of(&r.body);
+    let r = send(
+        &app,
+        post(
+            "/operator/login",
+            &cookie,
+            &[
+                ("_csrf", &token),
+                ("login", "admin"),
+                ("password", "Operator-2025x"),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let cookie = r.cookie.unwrap_or(cookie);
+    let r = send(&app, get("/operator/relay", &cookie)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("受付済（未取得）"), "{}", r.body);
+    assert!(r.body.contains("<th class=\"num\">3</th>"), "{}", r.body);
+    assert!(!r.body.contains("UPPLAN"), "no file names: {}", r.body);
+    let r = send(&app, get("/operator/relay?office=1310100010", &cookie)).await;
+    let sent = &r.body[r.body.find("id=\"relay-sent\"").unwrap()..];
+    assert!(sent.contains("<td class=\"num\">2</td>"), "{}", r.body);
+    let received = &r.body[r.body.find("id=\"relay-received\"").unwrap()..];
+    assert!(received.contains("<td class=\"num\">1</td>"), "{}", r.body);
+    let r = send(&app, get("/operator/relay?office=12", &cookie)).await;
+    assert!(
+        r.body.contains("事業所番号が正しくありません"),
+        "{}",
+        r.body
+    );
+    // Without an operator session: not shown.
+    let r = send(&app, get("/operator/relay", "")).await;
+    assert_ne!(r.status, StatusCode::OK);
+    assert!(!r.body.contains("relay-counts"));
+}

@@ -9,9 +9,10 @@ use std::collections::HashSet;
 use async_trait::async_trait;
 use renkei_ids::OfficeNumber;
 use renkei_store::{
-    AuditDraft, AuditRecord, AuditSealer, InsertOutcome, Mailbox, MessageId, MessageQuery,
-    MessageRecord, MessageState, MessageWrite, MessageWritten, MessagingStore, Millis,
-    ReceiptRecord, SessionRecord, SessionStage, StoreError, StoreResult, AUDIT_GENESIS_HASH,
+    AuditDraft, AuditRecord, AuditSealer, CountScope, InsertOutcome, Mailbox, MessageId,
+    MessageQuery, MessageRecord, MessageState, MessageWrite, MessageWritten, MessagingStore,
+    Millis, ReceiptRecord, SessionRecord, SessionStage, StoreError, StoreResult,
+    AUDIT_GENESIS_HASH,
 };
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
@@ -462,6 +463,31 @@ impl MessagingStore for SqliteStore {
         .map_err(map_err)?;
         row.map(|r| r.try_get::<bool, _>("enrolled").map_err(map_err))
             .transpose()
+    }
+
+    async fn message_counts(&self, scope: &CountScope) -> StoreResult<Vec<(MessageState, u64)>> {
+        let (filter, office) = match scope {
+            CountScope::All => ("", None),
+            CountScope::SentBy(o) => ("WHERE sender = ?", Some(o.as_str())),
+            CountScope::AddressedTo(o) => ("WHERE recipient = ?", Some(o.as_str())),
+        };
+        let sql = format!(
+            "SELECT state, COUNT(*) AS n FROM messages {filter} GROUP BY state ORDER BY state"
+        );
+        let mut q = sqlx::query(&sql);
+        if let Some(o) = office {
+            q = q.bind(o);
+        }
+        let rows = q.fetch_all(&self.pool).await.map_err(map_err)?;
+        rows.iter()
+            .map(|r| {
+                let state: String = r.try_get("state").map_err(map_err)?;
+                let n: i64 = r.try_get("n").map_err(map_err)?;
+                let state = MessageState::parse(&state)
+                    .ok_or_else(|| StoreError::Corrupt(format!("message state {state:?}")))?;
+                Ok((state, u64::try_from(n).unwrap_or(0)))
+            })
+            .collect()
     }
 
     async fn message(&self, id: &MessageId) -> StoreResult<Option<MessageRecord>> {

@@ -21,6 +21,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Millis, StoreResult};
 
+/// Which messages [`MessagingStore::message_counts`] counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CountScope {
+    /// Every message the relay holds.
+    All,
+    /// Messages the office sent.
+    SentBy(OfficeNumber),
+    /// Messages addressed to the office.
+    AddressedTo(OfficeNumber),
+}
+
 /// A stored message (one envelope, one 送信単位). The payload lives in the blob store under
 /// `blob_key`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -326,6 +337,10 @@ pub trait MessagingStore: Send + Sync {
         office: &OfficeNumber,
         now: Millis,
     ) -> StoreResult<Option<bool>>;
+
+    /// How many messages are in each state — all of them, or those sent by / addressed to one
+    /// office. Metadata for operators (国保連): counts only, never a payload or a file name.
+    async fn message_counts(&self, scope: &CountScope) -> StoreResult<Vec<(MessageState, u64)>>;
 
     /// One message.
     async fn message(&self, id: &MessageId) -> StoreResult<Option<MessageRecord>>;

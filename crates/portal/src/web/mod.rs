@@ -71,6 +71,7 @@ pub fn router(state: PortalState) -> Router {
             get(operator::login_page).post(operator::login),
         )
         .route("/operator", get(operator::offices))
+        .route("/operator/relay", get(operator::relay_status))
         .route(
             "/operator/register",
             get(operator::register_page).post(operator::register),

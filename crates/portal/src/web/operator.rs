@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use maud::{html, Markup};
 use renkei_ids::{OfficeNumber, YearMonth};
-use renkei_store::{now_millis, OfficeQuery};
+use renkei_store::{now_millis, CountScope, MessageState, OfficeQuery};
 
 use super::ui::{csrf_field, page, registration_notice};
 use super::{
@@ -135,7 +135,7 @@ pub(crate) async fn offices(
         }
         let default_month = renkei_ledger::tokyo_date(now_millis()).and_then(renkei_ledger::dates::year_month_of).map(|m| m.to_string()).unwrap_or_default();
         Ok(html! {
-            p { a class="button" href="/operator/register" id="register-link" { "事業所を登録する" } }
+            p { a class="button" href="/operator/register" id="register-link" { "事業所を登録する" } " " a class="button secondary" href="/operator/relay" id="relay-link" { "中継の状況" } }
             form method="get" action="/operator" id="search-form" {
                 label for="q" { "事業所番号（先頭から）または事業所名で検索" }
                 input type="text" id="q" name="q" value=(q);
@@ -195,6 +195,81 @@ pub(crate) async fn offices(
     .await;
     match result {
         Ok(body) => with_cookie(&ctx, page("事業所の一覧（国保連）", true, body)),
+        Err(e) => error_page(&e, "/operator"),
+    }
+}
+
+#[derive(serde::Deserialize, Default)]
+pub(crate) struct RelayQuery {
+    #[serde(default)]
+    office: String,
+}
+
+fn counts_table(id: &str, counts: &[(MessageState, u64)]) -> Markup {
+    let total: u64 = counts.iter().map(|(_, n)| n).sum();
+    html! {
+        table id=(id) {
+            tr { th { "状態" } th { "件数" } }
+            @for (s, n) in counts { tr { td { (s.label_ja()) } td class="num" { (n) } } }
+            tr { th { "合計" } th class="num" { (total) } }
+        }
+    }
+}
+
+/// `GET /operator/relay`: how many messages the relay holds in each state, overall and for one
+/// office (sent and addressed to it). Metadata only: operators never see a file, a file name or
+/// a payload — the relay holds only ciphertext, and this page shows only counts.
+pub(crate) async fn relay_status(
+    State(state): State<PortalState>,
+    headers: HeaderMap,
+    Query(rq): Query<RelayQuery>,
+) -> Response {
+    let ctx = match operator_ctx(&state, &headers).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let result: Result<Markup, PortalError> = async {
+        let store = state.service.store();
+        let all = store.message_counts(&CountScope::All).await?;
+        let office = rq.office.trim();
+        let per_office = if office.is_empty() {
+            None
+        } else {
+            match office.parse::<OfficeNumber>() {
+                Ok(o) => Some(Ok((
+                    o.clone(),
+                    store.message_counts(&CountScope::SentBy(o.clone())).await?,
+                    store.message_counts(&CountScope::AddressedTo(o)).await?,
+                ))),
+                Err(e) => Some(Err(e.to_string())),
+            }
+        };
+        Ok(html! {
+            p { "中継サーバーが預かっているメッセージ（送信単位）の件数です。ファイルの中身や名前は表示しません（中継サーバーは暗号化されたファイルしか持っていません）。" }
+            h2 { "全体" }
+            (counts_table("relay-counts", &all))
+            h2 { "事業所ごと" }
+            form method="get" action="/operator/relay" id="relay-office-form" {
+                label for="office" { "介護保険事業所番号" }
+                input type="text" id="office" name="office" value=(office) inputmode="numeric";
+                button type="submit" class="secondary" id="relay-office-button" { "表示" }
+            }
+            @match &per_office {
+                Some(Ok((o, sent, received))) => {
+                    h3 { (o) " が送ったもの" }
+                    (counts_table("relay-sent", sent))
+                    h3 { (o) " 宛てのもの" }
+                    (counts_table("relay-received", received))
+                }
+                Some(Err(e)) => { p class="error" role="alert" { "事業所番号が正しくありません: " (e) } }
+                None => {}
+            }
+            p { a href="/operator" { "事業所の一覧へ戻る" } }
+        })
+    }
+    .await;
+    match result {
+        Ok(body) => with_cookie(&ctx, page("中継の状況（国保連）", true, body)),
         Err(e) => error_page(&e, "/operator"),
     }
 }

@@ -6,9 +6,9 @@ use futures::future::join_all;
 use renkei_ids::{OfficeNumber, PersonalUserId};
 
 use crate::{
-    AuditDraft, AuditRecord, AuditSealer, InsertOutcome, Mailbox, MessageId, MessageQuery,
-    MessageRecord, MessageState, ReceiptRecord, SessionRecord, SessionStage, Store, StoreError,
-    AUDIT_GENESIS_HASH,
+    AuditDraft, AuditRecord, AuditSealer, CountScope, InsertOutcome, Mailbox, MessageId,
+    MessageQuery, MessageRecord, MessageState, ReceiptRecord, SessionRecord, SessionStage, Store,
+    StoreError, AUDIT_GENESIS_HASH,
 };
 
 /// A deterministic stand-in for the relay's signer: the store must call it with `seq` and
@@ -496,6 +496,34 @@ async fn retention<S: Store>(store: &S) {
         )
         .await
         .unwrap();
+    // Operator counts: per state, per office side, and overall.
+    let expect = vec![
+        (MessageState::Stored, 2),
+        (MessageState::Downloaded, 1),
+        (MessageState::Imported, 1),
+    ];
+    let sorted = |mut v: Vec<(MessageState, u64)>| {
+        v.sort_by_key(|(s, _)| s.as_str());
+        v
+    };
+    let mut want = expect.clone();
+    want.sort_by_key(|(s, _)| s.as_str());
+    for scope in [
+        CountScope::SentBy(s.clone()),
+        CountScope::AddressedTo(r.clone()),
+    ] {
+        assert_eq!(sorted(store.message_counts(&scope).await.unwrap()), want);
+    }
+    assert!(store
+        .message_counts(&CountScope::SentBy(r.clone()))
+        .await
+        .unwrap()
+        .is_empty());
+    let all = store.message_counts(&CountScope::All).await.unwrap();
+    for (state, n) in &expect {
+        let total = all.iter().find(|(s, _)| s == state).map_or(0, |(_, n)| *n);
+        assert!(total >= *n, "{state}: {total} < {n}");
+    }
     let due: Vec<_> = store
         .expired_unacknowledged(1_001_000, 100)
         .await
