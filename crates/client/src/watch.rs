@@ -9,9 +9,10 @@
 //! ([`DEFAULT_QUIET`]) ago; a unit only when every file of it is stable. A unit that lacks a
 //! member the standard requires (say 第6表 without its 第7表 yet) is reported `incomplete` and
 //! left in place while its newest file is younger than [`INCOMPLETE_PATIENCE`]: care software
-//! may write the files of one unit minutes apart. After that it goes to `failed/`. The same content is
-//! never sent twice to the same office (the content hash is kept in the history) unless the
-//! earlier send failed, was rejected or expired.
+//! may write the files of one unit minutes apart. After that it goes to `failed/`.
+//!
+//! The same content is never sent twice to the same office (the content hash is kept in the
+//! history) unless the earlier send failed, was rejected or expired.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
