@@ -167,7 +167,11 @@ pub(crate) async fn history(State(app): State<Shared>, Query(q): Query<HistoryQu
         .sends(q.q.as_deref(), 200)
         .await
         .map_err(|e| error_page(&o, "/history", "送信履歴", &e))?;
-    let received = o.received(200).await.unwrap_or_default();
+    // The same search applies to what was received (sender, month, client, file, table).
+    let received = match q.q.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        Some(text) => o.db().received_search(text, 200).await.unwrap_or_default(),
+        None => o.received(200).await.unwrap_or_default(),
+    };
     Ok(frame(
         "送信履歴",
         Some(&name_of(&o)),

@@ -200,6 +200,13 @@ async fn browser_day(w: World) {
     b.screenshot(&shots.join("client-history.png"))
         .await
         .unwrap();
+    // The search covers what was received too: the 実績 by its file name.
+    b.goto(&format!("{}/history?q=UPJSK_", cm_ui.base))
+        .await
+        .unwrap();
+    b.wait_for("#received", WAIT).await.unwrap();
+    assert_eq!(b.find_all("#received tr").await.unwrap().len(), 2);
+    assert!(b.find_all("#history").await.unwrap().is_empty());
     b.goto(&format!("{}/history/1", cm_ui.base)).await.unwrap();
     b.click_css("#refresh").await.unwrap();
     b.wait_for_text("最新の状態にしました", WAIT).await.unwrap();
