@@ -274,6 +274,29 @@ async fn browser_day_on_postgres() {
     browser_day(world(Backend::Postgres).await).await;
 }
 
+/// POST the unlock form (passphrase and both logins) with the UI's secret cookie `pair`.
+async fn post_unlock(
+    http: &reqwest::Client,
+    ui: &Ui,
+    pair: &str,
+    c: &renkei_client::Credentials,
+    passphrase: &str,
+    kj_password: String,
+) -> reqwest::Response {
+    http.post(format!("{}/unlock", ui.base))
+        .header("cookie", pair)
+        .form(&[
+            ("passphrase", passphrase.to_owned()),
+            ("user_id", c.user_id.to_string()),
+            ("user_password", c.user_password.clone()),
+            ("kj_id", c.kj_id.to_string()),
+            ("kj_password", kj_password),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
 /// Without the per-launch secret, or through another host name, nothing is served.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secret_and_host_are_required() {
@@ -335,33 +358,18 @@ async fn secret_and_host_are_required() {
     // next attempt must still give the right passphrase.
     let c = &w.cm.creds;
     let post = |pass: &'static str, kj_password: String| {
-        http.post(format!("{}/unlock", ui.base))
-            .header("cookie", &pair)
-            .form(&[
-                ("passphrase", pass.to_owned()),
-                ("user_id", c.user_id.to_string()),
-                ("user_password", c.user_password.clone()),
-                ("kj_id", c.kj_id.to_string()),
-                ("kj_password", kj_password),
-            ])
-            .send()
+        post_unlock(&http, &ui, &pair, c, pass, kj_password)
     };
-    let bad_login = post(common::PASSPHRASE, "wrong KJ password".into())
-        .await
-        .unwrap();
+    let bad_login = post(common::PASSPHRASE, "wrong KJ password".into()).await;
     assert_eq!(bad_login.status(), 200, "stays on the form");
-    let sneaky = post("not the passphrase", c.kj_password.clone())
-        .await
-        .unwrap();
+    let sneaky = post("not the passphrase", c.kj_password.clone()).await;
     assert_eq!(sneaky.status(), 200, "no redirect to the inbox");
     assert!(sneaky
         .text()
         .await
         .unwrap()
         .contains("パスフレーズが違います"));
-    let right = post(common::PASSPHRASE, c.kj_password.clone())
-        .await
-        .unwrap();
+    let right = post(common::PASSPHRASE, c.kj_password.clone()).await;
     assert_eq!(right.status(), 303, "logged in");
 }
 
@@ -471,19 +479,7 @@ async fn first_start_sets_up_and_enrolls_in_the_browser() {
     let outcome = w
         .server
         .portal
-        .apply(
-            &notice.kj_id,
-            &renkei_portal::ApplicationForm {
-                contact_name: "連携 三郎".into(),
-                contact_email: "o1320000018@test.invalid".into(),
-                contact_phone: "03-0000-0009".into(),
-                invoice: false,
-                agree_terms: true,
-                agree_privacy: true,
-                confirm_fee: true,
-            },
-            now,
-        )
+        .apply(&notice.kj_id, &common::application("1320000018"), now)
         .await
         .unwrap();
     b.fill("#passphrase", common::PASSPHRASE).await.unwrap();
@@ -518,19 +514,15 @@ async fn viewer_compares_two_versions_of_a_plan() {
     let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
     let pair = cookie.split(';').next().unwrap().to_owned();
     let c = &w.cm.creds;
-    let login = http
-        .post(format!("{}/unlock", ui.base))
-        .header("cookie", &pair)
-        .form(&[
-            ("passphrase", common::PASSPHRASE.to_owned()),
-            ("user_id", c.user_id.to_string()),
-            ("user_password", c.user_password.clone()),
-            ("kj_id", c.kj_id.to_string()),
-            ("kj_password", c.kj_password.clone()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let login = post_unlock(
+        &http,
+        &ui,
+        &pair,
+        c,
+        common::PASSPHRASE,
+        c.kj_password.clone(),
+    )
+    .await;
     assert_eq!(login.status(), 303);
     let plan = unit(FileKind::Upplan, &w.cm, &w.provider, "20250425090000");
     let a = plan.iter().find(|f| f.name.starts_with("UPPLAN")).unwrap();

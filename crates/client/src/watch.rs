@@ -66,6 +66,8 @@ pub struct StableUnit {
     pub recipient: String,
     /// Paths, in name order.
     pub paths: Vec<PathBuf>,
+    /// When the unit's newest file was last modified (the Unix epoch when unknown).
+    pub newest: SystemTime,
 }
 
 impl FolderScanner {
@@ -116,7 +118,8 @@ impl FolderScanner {
                 },
             );
         }
-        let mut groups: BTreeMap<(String, String, String), Vec<(PathBuf, bool)>> = BTreeMap::new();
+        type Group = Vec<(PathBuf, bool, Option<SystemTime>)>;
+        let mut groups: BTreeMap<(String, String, String), Group> = BTreeMap::new();
         for (path, seen) in &now {
             let name = path
                 .file_name()
@@ -137,17 +140,23 @@ impl FolderScanner {
                     parsed.recipient.to_string(),
                 ))
                 .or_default()
-                .push((path.clone(), stable));
+                .push((path.clone(), stable, seen.modified));
         }
         self.last = now;
         let mut out = Vec::new();
         for ((seq, _, recipient), mut files) in groups {
-            if files.iter().all(|(_, stable)| *stable) {
+            if files.iter().all(|(_, stable, _)| *stable) {
                 files.sort();
+                let newest = files
+                    .iter()
+                    .filter_map(|(_, _, m)| *m)
+                    .max()
+                    .unwrap_or(SystemTime::UNIX_EPOCH);
                 out.push(StableUnit {
                     seq,
                     recipient,
-                    paths: files.into_iter().map(|(p, _)| p).collect(),
+                    newest,
+                    paths: files.into_iter().map(|(p, _, _)| p).collect(),
                 });
             }
         }
@@ -191,11 +200,7 @@ impl Office {
         let mut outcomes = Vec::new();
         for unit in scanner.scan(dir)? {
             let mut files = Vec::new();
-            let mut newest = SystemTime::UNIX_EPOCH;
             for p in &unit.paths {
-                if let Some(m) = std::fs::metadata(p).ok().and_then(|m| m.modified().ok()) {
-                    newest = newest.max(m);
-                }
                 let bytes = std::fs::read(p).map_err(|e| ClientError::io(p, e))?;
                 let name = p
                     .file_name()
@@ -205,7 +210,7 @@ impl Office {
             }
             let names: Vec<String> = files.iter().map(|f| f.name.clone()).collect();
             let patient = SystemTime::now()
-                .duration_since(newest)
+                .duration_since(unit.newest)
                 .map_or(true, |age| age < scanner.incomplete_patience);
             let outcome = self.watch_send(files, patient).await;
             let (folder, result, detail) = match outcome {

@@ -483,8 +483,7 @@ impl MessagingStore for SqliteStore {
             .map(|r| {
                 let state: String = r.try_get("state").map_err(map_err)?;
                 let n: i64 = r.try_get("n").map_err(map_err)?;
-                let state = MessageState::parse(&state)
-                    .ok_or_else(|| StoreError::Corrupt(format!("message state {state:?}")))?;
+                let state = MessageState::parse(&state).ok_or_else(|| corrupt("state", &state))?;
                 Ok((state, u64::try_from(n).unwrap_or(0)))
             })
             .collect()

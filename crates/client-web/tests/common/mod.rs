@@ -139,19 +139,7 @@ pub async fn world(backend: Backend) -> World {
         .expect("enroll");
         let outcome = server
             .portal
-            .apply(
-                &kj_id,
-                &ApplicationForm {
-                    contact_name: "連携 花子".into(),
-                    contact_email: format!("o{number}@test.invalid"),
-                    contact_phone: "03-0000-0001".into(),
-                    invoice: false,
-                    agree_terms: true,
-                    agree_privacy: true,
-                    confirm_fee: true,
-                },
-                now,
-            )
+            .apply(&kj_id, &application(number), now)
             .await
             .expect("apply");
         let creds = Credentials {
@@ -176,6 +164,19 @@ pub async fn world(backend: Backend) -> World {
         dir,
         cm,
         provider,
+    }
+}
+
+/// A complete 利用申請 for the office `number`.
+pub fn application(number: &str) -> ApplicationForm {
+    ApplicationForm {
+        contact_name: "連携 花子".into(),
+        contact_email: format!("o{number}@test.invalid"),
+        contact_phone: "03-0000-0001".into(),
+        invoice: false,
+        agree_terms: true,
+        agree_privacy: true,
+        confirm_fee: true,
     }
 }
 
