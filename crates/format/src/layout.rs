@@ -172,6 +172,34 @@ pub struct Item {
     pub codes: Option<String>,
     /// The code table itself (resolved from `codes` at load).
     pub code_set: Option<CodeSet>,
+    /// The code table's values of up to 7 bytes, packed and sorted (see [`Item::allows_code`]).
+    packed_codes: Vec<u64>,
+}
+
+/// A value of up to 7 bytes as one number (its length in the top byte), so that membership in
+/// a code table is a search among integers, not string comparisons.
+fn pack_code(v: &str) -> Option<u64> {
+    (v.len() <= 7).then(|| {
+        v.bytes()
+            .fold(v.len() as u64, |x, b| (x << 8) | u64::from(b))
+    })
+}
+
+impl Item {
+    /// Whether `v` is a value of this item's code table.
+    pub fn allows_code(&self, v: &str) -> bool {
+        match pack_code(v) {
+            Some(p)
+                if self
+                    .code_set
+                    .as_ref()
+                    .is_some_and(|c| c.len() == self.packed_codes.len()) =>
+            {
+                self.packed_codes.binary_search(&p).is_ok()
+            }
+            _ => self.code_set.as_ref().is_some_and(|c| c.contains_key(v)),
+        }
+    }
 }
 
 /// The item table of one file kind in one CSV version.
@@ -280,6 +308,12 @@ impl Registry {
                     if (it.ty == ItemType::Code) != it.codes.is_some() {
                         return Err(format!("{version} {}: item {} code table", l.id, it.no));
                     }
+                    let code_set = it.codes.as_ref().and_then(|c| codes.get(c).cloned());
+                    let mut packed_codes: Vec<u64> = code_set
+                        .iter()
+                        .flat_map(|c| c.keys().filter_map(|k| pack_code(k)))
+                        .collect();
+                    packed_codes.sort_unstable();
                     items.push(Item {
                         no: it.no,
                         name: it.name,
@@ -287,8 +321,9 @@ impl Registry {
                         ty: it.ty,
                         req: it.req,
                         role: it.role,
-                        code_set: it.codes.as_ref().and_then(|c| codes.get(c).cloned()),
+                        code_set,
                         codes: it.codes,
+                        packed_codes,
                     });
                 }
                 layouts.push(Layout {

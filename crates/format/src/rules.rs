@@ -48,13 +48,19 @@ struct User {
 pub(crate) struct RuleState {
     recipient_seen: bool,
     records: usize,
-    /// Hashes of 第6表 lines seen (duplicates are warnings).
-    seen_lines: HashSet<u64, IdBuild>,
+    /// (hash, line) of every 第6表 line, up to [`MAX_FACTS`]: duplicates (warnings) are found
+    /// by sorting once at the end, which costs far less than a hash-set probe per line once
+    /// the set outgrows the CPU caches.
+    line_hashes: Vec<(u64, u64)>,
     /// Hashes of facts already recorded, so that a repeated key costs no allocation.
     key_hashes: HashSet<u64, IdBuild>,
     /// The previous record's key hash (records of one user usually follow each other).
     last_key: u64,
-    count_keys: HashMap<u64, ((String, String, String), u64), IdBuild>,
+    /// Index into `counts` by key hash.
+    count_keys: HashMap<u64, usize, IdBuild>,
+    /// (被保険者番号, 事業所, サービスコード) → 回数, in order of first appearance (files list
+    /// a user's lines together, so this is nearly sorted already).
+    counts: Vec<((String, String, String), u64)>,
     users: BTreeMap<(String, String), User>,
 }
 
@@ -79,21 +85,24 @@ impl Hasher for FxHasher {
     }
 }
 
-/// A set of 第6表 lines (被保険者番号, 事業所, サービスコード, 利用日) kept in one buffer: one
-/// append per distinct line, no allocation per line.
+/// The 第6表 lines (被保険者番号, 事業所, サービスコード, 利用日) of a file kept in one buffer: one
+/// append per line, no allocation per line. A line equal to the one before is stored once;
+/// other repeats may be stored again (readers collect into sets).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct LineSet {
     buf: String,
     spans: Vec<(u32, u32)>,
-    seen: HashSet<u64, IdBuild>,
+    last: Option<u64>,
 }
 
 impl LineSet {
-    /// Add a line (ignored when already present or when the set is full).
+    /// Add a line (ignored when equal to the previous one or when the set is full).
     pub(crate) fn insert(&mut self, parts: [&str; 4]) {
-        if self.spans.len() >= crate::validate::MAX_FACTS || !self.seen.insert(hash(&parts)) {
+        let h = hash(&parts);
+        if self.spans.len() >= crate::validate::MAX_FACTS || self.last == Some(h) {
             return;
         }
+        self.last = Some(h);
         let start = self.buf.len() as u32;
         for (k, p) in parts.into_iter().enumerate() {
             if k > 0 {
@@ -142,12 +151,13 @@ fn hash(parts: &[&str]) -> u64 {
 
 fn add_count(c: &mut Checker<'_>, insured: &str, provider: &str, code: &str, count: u64) {
     let h = hash(&[insured, provider, code]);
-    let full = c.rules.count_keys.len() >= MAX_FACTS;
-    match c.rules.count_keys.get_mut(&h) {
-        Some(e) => e.1 += count,
+    let full = c.rules.counts.len() >= MAX_FACTS;
+    match c.rules.count_keys.get(&h) {
+        Some(&i) => c.rules.counts[i].1 += count,
         None if !full => {
             let k = (insured.to_owned(), provider.to_owned(), code.to_owned());
-            c.rules.count_keys.insert(h, (k, count));
+            c.rules.count_keys.insert(h, c.rules.counts.len());
+            c.rules.counts.push((k, count));
         }
         None => {}
     }
@@ -155,8 +165,17 @@ fn add_count(c: &mut Checker<'_>, insured: &str, provider: &str, code: &str, cou
 
 /// Move the accumulated counts into the file's facts.
 pub(crate) fn flush(c: &mut Checker<'_>) {
-    for (_, (k, n)) in c.rules.count_keys.drain() {
-        *c.facts.counts.entry(k).or_insert(0) += n;
+    c.rules.count_keys.clear();
+    let mut counts = std::mem::take(&mut c.rules.counts);
+    // A stable sort finds the runs that are already in order: close to one pass here.
+    counts.sort_by(|a, b| a.0.cmp(&b.0));
+    if c.facts.counts.is_empty() {
+        // Built in bulk from sorted keys, without a tree search per key.
+        c.facts.counts = counts.into_iter().collect();
+    } else {
+        for (k, n) in counts {
+            *c.facts.counts.entry(k).or_insert(0) += n;
+        }
     }
 }
 
@@ -464,10 +483,8 @@ fn service_use(c: &mut Checker<'_>, l: &'static Layout, r: &RecordView<'_>, kind
         get(Role::DetailNo),
         get(Role::Satellite),
     ]);
-    if c.rules.seen_lines.len() < MAX_FACTS && !c.rules.seen_lines.insert(dup) {
-        c.push(Code::F318, line, None,
-            format!("同じ利用者・日付・サービスコード・開始時刻・事業所の行（{date} {code} {start}）が重複しています"),
-            format!("duplicate line for the same user, date, code, start and office ({date} {code} {start})"));
+    if c.rules.line_hashes.len() < MAX_FACTS {
+        c.rules.line_hashes.push((dup, line));
     }
     let count: u64 = get(Role::Count).parse().unwrap_or(0);
     add_count(c, insured, provider, code, count);
@@ -593,6 +610,33 @@ fn summary(c: &mut Checker<'_>, l: &'static Layout, r: &RecordView<'_>) {
     }
 }
 
+/// F318: a 第6表 line repeating an earlier one (same user, date, code, start, office, 明細判別,
+/// 枝番), reported at the repeat with the line it repeats.
+fn duplicate_lines(c: &mut Checker<'_>) {
+    let mut hashes = std::mem::take(&mut c.rules.line_hashes);
+    hashes.sort_unstable();
+    let mut first = 0;
+    let mut repeats = Vec::new();
+    for (k, &(h, line)) in hashes.iter().enumerate() {
+        if k > 0 && hashes[k - 1].0 == h {
+            repeats.push((line, first));
+        } else {
+            first = line;
+        }
+    }
+    // In line order, so that the per-code cap keeps the first repeats.
+    repeats.sort_unstable();
+    for (line, at) in repeats {
+        c.push(
+            Code::F318,
+            line,
+            None,
+            format!("{at}行目と同じ利用者・日付・サービスコード・開始時刻・事業所の行です（重複）"),
+            format!("duplicate of line {at}: same user, date, code, start and office"),
+        );
+    }
+}
+
 /// Rules that need the whole file.
 pub(crate) fn finish(c: &mut Checker<'_>, l: &'static Layout) {
     let Some(kind) = c.kind else { return };
@@ -606,6 +650,9 @@ pub(crate) fn finish(c: &mut Checker<'_>, l: &'static Layout) {
                 format!("no service line of the recipient office {}", n.recipient),
             );
         }
+    }
+    if matches!(kind, FileKind::Upplan | FileKind::Upjsk) {
+        duplicate_lines(c);
     }
     if kind != FileKind::Upsikyu {
         return;

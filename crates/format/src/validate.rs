@@ -435,7 +435,7 @@ fn fast_ok(item: &Item, v: &str) -> bool {
         ItemType::Date0 => v == "00000000" || is_date(v),
         ItemType::Month0 => v == "000000" || (b.len() == 6 && v.parse::<YearMonth>().is_ok()),
         ItemType::Text => item.len == 0 || (v.is_ascii() && b.len() <= usize::from(item.len)),
-        ItemType::Code => item.code_set.as_ref().is_some_and(|c| c.contains_key(v)),
+        ItemType::Code => item.allows_code(v),
         ItemType::Flags => b.len() == 31 && b.iter().all(|&c| c == b'0' || c == b'1'),
         ItemType::CodeText => {
             b.len() <= usize::from(item.len) && b.iter().all(|c| (0x21..0x7F).contains(c))

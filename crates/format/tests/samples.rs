@@ -150,3 +150,47 @@ fn prevention_samples_exist_from_202407_only() {
         ]
     );
 }
+
+#[test]
+fn duplicate_lines_are_reported_at_each_repeat_with_the_line_they_repeat() {
+    let (cm, provider) = default_parties();
+    let (name, bytes) = sample_unit(
+        FileKind::Upplan,
+        "202505".parse().unwrap(),
+        &cm,
+        &provider,
+        &"20250425090000".parse().unwrap(),
+    )
+    .unwrap()
+    .remove(0);
+    let lines: Vec<&[u8]> = bytes.split_inclusive(|&b| b == b'\n').collect();
+    assert!(lines.len() >= 3);
+    // Line 2 again at the end (far from the original), line 1 twice more right after it.
+    let mut doubled = Vec::new();
+    for l in &lines {
+        doubled.extend_from_slice(l);
+    }
+    doubled.extend_from_slice(lines[1]);
+    doubled.extend_from_slice(lines[0]);
+    doubled.extend_from_slice(lines[0]);
+    let n = lines.len() as u64;
+    let r = validate_file(&name.to_string(), &doubled);
+    let dups: Vec<_> = r
+        .findings
+        .iter()
+        .filter(|f| f.code.to_string() == "F318")
+        .map(|f| (f.line, f.ja.clone()))
+        .collect();
+    assert_eq!(
+        dups.iter().map(|d| d.0).collect::<Vec<_>>(),
+        vec![Some(n + 1), Some(n + 2), Some(n + 3)],
+        "{dups:#?}"
+    );
+    assert!(dups[0].1.starts_with("2行目と同じ"), "{}", dups[0].1);
+    assert!(dups[1].1.starts_with("1行目と同じ"), "{}", dups[1].1);
+    assert!(dups[2].1.starts_with("1行目と同じ"), "{}", dups[2].1);
+    // Only warnings: the file still conforms, and the original has no F318 at all.
+    assert!(r.is_conforming(), "{:#?}", r.findings);
+    let clean = validate_file(&name.to_string(), &bytes);
+    assert!(clean.findings.is_empty(), "{:#?}", clean.findings);
+}
