@@ -44,15 +44,18 @@ async fn dropped_upload_leaves_nothing() {
             body,
             Expected {
                 sha256: [0; 32],
-                length: 1000,
+                length: 3 << 20,
             },
         )
         .await
     });
     let mut tx = tx;
-    futures::SinkExt::send(&mut tx, Ok(Bytes::from_static(&[1; 100])))
-        .await
-        .unwrap();
+    // More than one write batch (1 MiB), so that the temp file exists while the rest is due.
+    for _ in 0..3 {
+        futures::SinkExt::send(&mut tx, Ok(Bytes::from(vec![1; 600_000])))
+            .await
+            .unwrap();
+    }
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     assert_eq!(
         store.temp_files().await.unwrap(),

@@ -312,19 +312,30 @@ pub fn seal(input: &SealInput<'_>, sender_keys: &DeviceKeys) -> Result<Vec<u8>, 
     Ok(out)
 }
 
-/// A parsed envelope: framing and header checked (check 1), nothing verified yet.
+/// What check 1 establishes about an envelope, and what checks 2–3 need: the framing, the
+/// header, the digests and the signature — everything but the ciphertext. The relay gets one
+/// from an [`EnvelopeReader`] without ever holding the whole envelope in memory.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Envelope {
+pub struct EnvelopeMeta {
     header: Header,
     header_bytes: Vec<u8>,
     enc: [u8; ENC_LEN],
-    ct: Vec<u8>,
+    /// Offset of `ct` in the envelope.
+    ct_at: usize,
+    ct_len: u64,
     sig: [u8; SIG_LEN],
     /// SHA-256 of everything before `sig`.
     unsigned_digest: [u8; 32],
     /// SHA-256 of the whole envelope (the message digest receipts name).
     digest: [u8; 32],
     len: u64,
+}
+
+/// A parsed envelope: framing and header checked (check 1), nothing verified yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    meta: EnvelopeMeta,
+    ct: Vec<u8>,
 }
 
 /// Reads big-endian fields from a slice, failing (never panicking) on short input.
@@ -348,35 +359,124 @@ impl<'a> Reader<'a> {
     }
 }
 
-impl Envelope {
-    /// Check 1: magic, lengths (header ≤ [`MAX_HEADER_LEN`], total ≤ [`MAX_ENVELOPE_LEN`], the
-    /// ciphertext length equal to what the header announces), header JSON, `v == 1`, suite,
-    /// plain unique file names, RFC 3339 `created_at`.
-    pub fn parse(bytes: &[u8]) -> Result<Self, EnvelopeError> {
-        let malformed = |m: &str| EnvelopeError::Malformed(m.to_owned());
-        if bytes.len() as u64 > MAX_ENVELOPE_LEN {
-            return Err(malformed("envelope too large"));
+/// Framing learned from the head (`magic || header_len || header || enc || ct_len`).
+#[derive(Debug)]
+struct Framed {
+    header: Header,
+    header_bytes: Vec<u8>,
+    enc: [u8; ENC_LEN],
+    ct_at: usize,
+    ct_len: u64,
+    /// Offset of `sig`: every byte before it is signed.
+    sig_at: u64,
+}
+
+/// Check 1 on an envelope whose bytes arrive in pieces (an upload): [`update`](Self::update)
+/// with each piece, [`header`](Self::header) as soon as the head has arrived (to refuse a
+/// misaddressed upload early), [`finish`](Self::finish) at the end. Memory stays bounded by the
+/// head ([`MAX_HEADER_LEN`]) whatever the envelope's size; both digests come from one pass.
+#[derive(Debug)]
+pub struct EnvelopeReader {
+    head: Vec<u8>,
+    framed: Option<Framed>,
+    seen: u64,
+    unsigned: Sha256,
+    sig: Vec<u8>,
+}
+
+impl Default for EnvelopeReader {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl EnvelopeReader {
+    /// A reader expecting the first byte.
+    pub fn new() -> Self {
+        Self {
+            head: Vec::new(),
+            framed: None,
+            seen: 0,
+            unsigned: Sha256::new(),
+            sig: Vec::with_capacity(SIG_LEN),
         }
-        let mut r = Reader { rest: bytes };
-        if r.take(4, "magic")? != MAGIC {
+    }
+
+    /// The header, once the head has arrived and passed check 1's header rules.
+    pub fn header(&self) -> Option<&Header> {
+        self.framed.as_ref().map(|f| &f.header)
+    }
+
+    /// Bytes taken so far.
+    pub fn seen(&self) -> u64 {
+        self.seen
+    }
+
+    /// Take the next piece. Fails as soon as the bytes cannot be a valid envelope (bad magic,
+    /// header, or more bytes than the head announced).
+    pub fn update(&mut self, mut chunk: &[u8]) -> Result<(), EnvelopeError> {
+        let malformed = |m: &str| EnvelopeError::Malformed(m.to_owned());
+        while !chunk.is_empty() {
+            let Some(f) = &self.framed else {
+                let take = self.head_needed().min(chunk.len());
+                self.head.extend_from_slice(&chunk[..take]);
+                self.unsigned.update(&chunk[..take]);
+                self.seen += take as u64;
+                chunk = &chunk[take..];
+                self.try_frame()?;
+                continue;
+            };
+            let signed_left = f.sig_at.saturating_sub(self.seen);
+            let (signed, rest) = chunk.split_at(chunk.len().min(signed_left as usize));
+            self.unsigned.update(signed);
+            if self.sig.len() + rest.len() > SIG_LEN {
+                return Err(malformed(
+                    "ciphertext length does not match the envelope length",
+                ));
+            }
+            self.sig.extend_from_slice(rest);
+            self.seen += chunk.len() as u64;
+            if self.seen > MAX_ENVELOPE_LEN {
+                return Err(malformed("envelope too large"));
+            }
+            break;
+        }
+        Ok(())
+    }
+
+    /// Bytes the head still needs before the next framing step.
+    fn head_needed(&self) -> usize {
+        if self.head.len() < 8 {
+            return 8 - self.head.len();
+        }
+        let header_len =
+            u32::from_be_bytes([self.head[4], self.head[5], self.head[6], self.head[7]]);
+        (8 + header_len as usize + ENC_LEN + 8).saturating_sub(self.head.len())
+    }
+
+    fn try_frame(&mut self) -> Result<(), EnvelopeError> {
+        let malformed = |m: &str| EnvelopeError::Malformed(m.to_owned());
+        let h = &self.head;
+        if h.len() >= 4 && &h[..4] != MAGIC {
             return Err(malformed("not a Renkei envelope (magic)"));
         }
-        let header_len = u32::from_be_bytes(r.array("header_len")?) as usize;
+        if h.len() < 8 {
+            return Ok(());
+        }
+        let header_len = u32::from_be_bytes([h[4], h[5], h[6], h[7]]) as usize;
         if header_len > MAX_HEADER_LEN {
             return Err(malformed("header too large"));
         }
-        let header_bytes = r.take(header_len, "header")?.to_vec();
-        let enc = r.array::<ENC_LEN>("enc")?;
-        let ct_len = u64::from_be_bytes(r.array("ct_len")?);
-        if ct_len != (r.rest.len() as u64).saturating_sub(SIG_LEN as u64) || r.rest.len() < SIG_LEN
-        {
-            return Err(malformed(
-                "ciphertext length does not match the envelope length",
-            ));
+        let ct_at = 8 + header_len + ENC_LEN + 8;
+        if h.len() < ct_at {
+            return Ok(());
         }
-        let ct = r.take(ct_len as usize, "ct")?.to_vec();
-        let sig = r.array::<SIG_LEN>("sig")?;
-
+        let header_bytes = h[8..8 + header_len].to_vec();
+        let mut enc = [0u8; ENC_LEN];
+        enc.copy_from_slice(&h[8 + header_len..8 + header_len + ENC_LEN]);
+        let mut ct_len = [0u8; 8];
+        ct_len.copy_from_slice(&h[ct_at - 8..ct_at]);
+        let ct_len = u64::from_be_bytes(ct_len);
         let header: Header = serde_json::from_slice(&header_bytes)
             .map_err(|e| EnvelopeError::Malformed(format!("header JSON: {e}")))?;
         header.validate()?;
@@ -386,26 +486,123 @@ impl Envelope {
                 "ciphertext length does not match the header's files",
             ));
         }
-        let unsigned = &bytes[..bytes.len() - SIG_LEN];
-        Ok(Self {
+        let sig_at = (ct_at as u64).saturating_add(ct_len);
+        if sig_at.saturating_add(SIG_LEN as u64) > MAX_ENVELOPE_LEN {
+            return Err(malformed("envelope too large"));
+        }
+        self.framed = Some(Framed {
             header,
             header_bytes,
             enc,
-            ct,
+            ct_at,
+            ct_len,
+            sig_at,
+        });
+        Ok(())
+    }
+
+    /// The envelope is complete: check its length and return what check 1 established.
+    pub fn finish(self) -> Result<EnvelopeMeta, EnvelopeError> {
+        let Some(f) = self.framed else {
+            let what = if self.head.len() < 4 {
+                "magic"
+            } else if self.head.len() < 8 {
+                "header_len"
+            } else {
+                "header"
+            };
+            return Err(EnvelopeError::Malformed(format!("truncated in {what}")));
+        };
+        let sig: [u8; SIG_LEN] = self.sig.as_slice().try_into().map_err(|_| {
+            EnvelopeError::Malformed("ciphertext length does not match the envelope length".into())
+        })?;
+        let unsigned_digest: [u8; 32] = self.unsigned.clone().finalize().into();
+        let mut all = self.unsigned;
+        all.update(sig);
+        Ok(EnvelopeMeta {
+            header: f.header,
+            header_bytes: f.header_bytes,
+            enc: f.enc,
+            ct_at: f.ct_at,
+            ct_len: f.ct_len,
             sig,
-            unsigned_digest: Sha256::digest(unsigned).into(),
-            digest: Sha256::digest(bytes).into(),
-            len: bytes.len() as u64,
+            unsigned_digest,
+            digest: all.finalize().into(),
+            len: self.seen,
         })
+    }
+}
+
+impl Envelope {
+    /// Check 1: magic, lengths (header ≤ [`MAX_HEADER_LEN`], total ≤ [`MAX_ENVELOPE_LEN`], the
+    /// ciphertext length equal to what the header announces), header JSON, `v == 1`, suite,
+    /// plain unique file names, RFC 3339 `created_at`.
+    pub fn parse(bytes: &[u8]) -> Result<Self, EnvelopeError> {
+        if bytes.len() as u64 > MAX_ENVELOPE_LEN {
+            return Err(EnvelopeError::Malformed("envelope too large".into()));
+        }
+        let mut r = EnvelopeReader::new();
+        r.update(bytes)?;
+        let meta = r.finish()?;
+        let ct = bytes[meta.ct_at..meta.ct_at + meta.ct_len as usize].to_vec();
+        Ok(Self { meta, ct })
+    }
+
+    /// What check 1 established (header, digests, signature).
+    pub fn meta(&self) -> &EnvelopeMeta {
+        &self.meta
     }
 
     pub fn header(&self) -> &Header {
-        &self.header
+        &self.meta.header
     }
 
     /// The header exactly as signed.
     pub fn header_bytes(&self) -> &[u8] {
-        &self.header_bytes
+        &self.meta.header_bytes
+    }
+
+    /// SHA-256 of the whole envelope, lowercase hex: the digest receipts name.
+    pub fn digest_hex(&self) -> String {
+        self.meta.digest_hex()
+    }
+
+    /// Envelope length in bytes.
+    pub fn len(&self) -> u64 {
+        self.meta.len
+    }
+
+    /// Always false: an envelope has at least its fixed fields.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// See [`EnvelopeMeta::verify_signature`].
+    pub fn verify_signature(&self, sender_cert: &OfficeCert) -> Result<(), EnvelopeError> {
+        self.meta.verify_signature(sender_cert)
+    }
+
+    /// See [`EnvelopeMeta::verify_sender`].
+    pub fn verify_sender(
+        &self,
+        sender_cert: &OfficeCert,
+        ca_cert_pem: &str,
+        now: i64,
+        is_revoked: &dyn Fn(&str) -> bool,
+    ) -> Result<(), EnvelopeError> {
+        self.meta
+            .verify_sender(sender_cert, ca_cert_pem, now, is_revoked)
+    }
+}
+
+impl EnvelopeMeta {
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// SHA-256 of the whole envelope.
+    pub fn digest(&self) -> [u8; 32] {
+        self.digest
     }
 
     /// SHA-256 of the whole envelope, lowercase hex: the digest receipts name.
@@ -515,7 +712,7 @@ pub fn open(
         input.now,
         input.is_revoked,
     )?; // 2, 3
-    let h = &env.header; // 4
+    let h = &env.meta.header; // 4
     if &h.recipient != input.my_office {
         return Err(EnvelopeError::NotForUs(format!(
             "addressed to {}",
@@ -537,23 +734,23 @@ pub fn open(
     if Kem::sk_to_pk(&sk).to_bytes().as_slice() != keys.encryption_public_key().as_slice() {
         return Err(EnvelopeError::DecryptionFailed);
     }
-    let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(&env.enc)
+    let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(&env.meta.enc)
         .map_err(|_| EnvelopeError::DecryptionFailed)?;
     let bundle = Zeroizing::new(
         hpke::single_shot_open::<Aead, Kdf, Kem>(
             &OpModeR::Base,
             &sk,
             &enc,
-            &info(&env.header_bytes),
+            &info(&env.meta.header_bytes),
             &env.ct,
-            &env.header_bytes,
+            &env.meta.header_bytes,
         )
         .map_err(|_| EnvelopeError::DecryptionFailed)?, // 5
     );
     let files = split_bundle(&bundle, &h.files)?; // 6
     Ok(Opened {
         digest_hex: env.digest_hex(),
-        header: env.header,
+        header: env.meta.header,
         files,
     })
 }

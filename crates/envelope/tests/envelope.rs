@@ -1,6 +1,8 @@
 //! Seal/open round trips and every way an envelope can be wrong.
 
-use renkei_envelope::{open, seal, Envelope, EnvelopeError, OpenInput, SealInput, MAGIC};
+use renkei_envelope::{
+    open, seal, Envelope, EnvelopeError, EnvelopeReader, OpenInput, SealInput, MAGIC,
+};
 use renkei_ids::OfficeNumber;
 use renkei_pki::testpki::{TestOffice, TestPki};
 use renkei_pki::{now_millis, DeviceKeys, OfficeCert, PkiError};
@@ -384,4 +386,60 @@ fn seal_rejects_bad_input() {
         );
         assert!(matches!(r, Err(EnvelopeError::InvalidInput(_))));
     }
+}
+
+/// The relay's streaming reader agrees with `Envelope::parse` whatever the piece sizes, knows
+/// the header as soon as the head has arrived, and refuses short, long and foreign bytes.
+#[test]
+fn streaming_reader_matches_parse_for_any_piece_size() {
+    let pki = TestPki::generate();
+    let bytes = seal_from(&pki, &pki.office_a, &pki.office_b);
+    let whole = Envelope::parse(&bytes).unwrap();
+    let head = layout(&bytes).enc.end + 8;
+    for piece in [1, 2, 7, 64, 999, head - 1, head, head + 1, bytes.len()] {
+        let mut r = EnvelopeReader::new();
+        for (k, c) in bytes.chunks(piece).enumerate() {
+            r.update(c).unwrap();
+            let taken = (k + 1) * piece;
+            assert_eq!(
+                r.header().is_some(),
+                taken >= head,
+                "piece {piece} after {taken}"
+            );
+        }
+        assert_eq!(r.seen(), bytes.len() as u64);
+        let meta = r.finish().unwrap();
+        assert_eq!(&meta, whole.meta(), "piece {piece}");
+        assert_eq!(meta.digest_hex(), hex::encode(Sha256::digest(&bytes)));
+        meta.verify_sender(
+            &cert(&pki.office_a),
+            pki.ca.ca_cert_pem(),
+            now_millis(),
+            &|_| false,
+        )
+        .unwrap();
+    }
+    // One byte short, one byte long, a foreign magic: refused (the magic after 4 bytes).
+    let mut r = EnvelopeReader::new();
+    r.update(&bytes[..bytes.len() - 1]).unwrap();
+    assert!(matches!(r.finish(), Err(EnvelopeError::Malformed(_))));
+    let mut r = EnvelopeReader::new();
+    r.update(&bytes).unwrap();
+    assert!(matches!(r.update(&[0]), Err(EnvelopeError::Malformed(_))));
+    let mut r = EnvelopeReader::new();
+    assert!(matches!(
+        r.update(b"RKE2"),
+        Err(EnvelopeError::Malformed(_))
+    ));
+    // A changed ciphertext byte streams through but fails the signature.
+    let mut t = bytes.clone();
+    t[head + 3] ^= 1;
+    let mut r = EnvelopeReader::new();
+    for c in t.chunks(100) {
+        r.update(c).unwrap();
+    }
+    assert!(matches!(
+        r.finish().unwrap().verify_signature(&cert(&pki.office_a)),
+        Err(EnvelopeError::BadSignature)
+    ));
 }

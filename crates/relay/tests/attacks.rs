@@ -417,6 +417,28 @@ async fn bad_uploads_are_refused_and_leave_nothing() {
     a.send(&forged, "k7")
         .await
         .expect_problem(ErrorCode::SenderMismatch);
+    // A misaddressed upload is refused from its head, while the rest has not even been sent:
+    // the body streams, it is not buffered first.
+    let (mut tx, rx) = futures::channel::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(2);
+    let hl = u32::from_be_bytes(forged[4..8].try_into().unwrap()) as usize;
+    let head = forged[..8 + hl + 32 + 8 + 1].to_vec();
+    {
+        use futures::SinkExt;
+        tx.send(Ok(bytes::Bytes::from(head))).await.unwrap();
+    }
+    let headers = [
+        ("idempotency-key", "k9".to_owned()),
+        ("x-renkei-sha256", hex::encode(Sha256::digest(&forged))),
+        ("x-renkei-length", forged.len().to_string()),
+    ];
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        a.call(Method::POST, "/messages", &headers, Body::from_stream(rx)),
+    )
+    .await
+    .expect("answered before the body ended")
+    .expect_problem(ErrorCode::SenderMismatch);
+    drop(tx);
     // Client disconnects mid-upload.
     let (mut tx, rx) = futures::channel::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(2);
     let body = Body::from_stream(rx);
@@ -455,7 +477,7 @@ async fn bad_uploads_are_refused_and_leave_nothing() {
         .json::<MessagePage>()
         .items
         .is_empty());
-    for k in ["k1", "k2", "k3", "k4", "k5", "k6", "k7", "k8"] {
+    for k in ["k1", "k2", "k3", "k4", "k5", "k6", "k7", "k8", "k9"] {
         assert!(fx
             .store
             .message_by_idempotency_key(&fx.a.number, k)
@@ -471,9 +493,9 @@ async fn bad_uploads_are_refused_and_leave_nothing() {
         .iter()
         .filter(|e| e.kind == "message.refused")
         .count();
-    assert_eq!(refused, 9);
+    assert_eq!(refused, 10);
     // The good one still goes through under a fresh key.
-    assert_eq!(a.send(&env, "k9").await.status, StatusCode::CREATED);
+    assert_eq!(a.send(&env, "k10").await.status, StatusCode::CREATED);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,20 +5,21 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use bytes::{Bytes, BytesMut};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
 use futures::StreamExt;
 use renkei_api::{
     AckOutcome, AckRequest, AckResponse, ErrorCode, ListQuery, MessageId, MessagePage,
     MessageState, MessageStatus, Problem, SendResponse, HEADER_IDEMPOTENCY_KEY, HEADER_LENGTH,
     HEADER_MESSAGE_ID, HEADER_SHA256,
 };
-use renkei_blob::Expected;
-use renkei_envelope::{Envelope, EnvelopeError};
+use renkei_blob::{ByteStream, Expected};
+use renkei_envelope::{EnvelopeError, EnvelopeMeta, EnvelopeReader, Header};
 use renkei_pki::OfficeCert;
 use renkei_store::{
     InsertOutcome, Mailbox, MessageQuery, MessageRecord, MessageWrite, MessageWritten, StoreError,
 };
-use sha2::{Digest, Sha256};
 
 use super::{audit, audit_best_effort, make_receipt, message_audit, signed_receipt, summary};
 use crate::auth::OfficeSession;
@@ -30,6 +31,7 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
+#[derive(Clone)]
 struct SendHeaders {
     key: String,
     sha256: [u8; 32],
@@ -80,55 +82,90 @@ fn send_headers(headers: &HeaderMap, max: u64) -> ApiResult<SendHeaders> {
 /// Longest wait for the next piece of an upload: a client that stalls longer gives its slot up.
 const UPLOAD_IDLE: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Memory reserved up front for a body; more grows as bytes actually arrive, so an announced
-/// length alone cannot make the relay allocate.
-const INITIAL_BODY_CAPACITY: u64 = 256 * 1024;
-
-/// Read the body, never more than announced; a cut-off or stalled stream is a length mismatch.
-async fn read_body(body: Body, expected: &SendHeaders) -> ApiResult<Bytes> {
-    let mut stream = body.into_data_stream();
-    let mut buf = BytesMut::with_capacity(
-        usize::try_from(expected.length.min(INITIAL_BODY_CAPACITY)).unwrap_or(0),
-    );
-    loop {
-        let next = tokio::time::timeout(UPLOAD_IDLE, stream.next())
-            .await
-            .map_err(|_| {
-                ApiError::detail(
-                    ErrorCode::LengthMismatch,
-                    format!(
-                        "upload stalled: no data for {} s after {} of {} bytes",
-                        UPLOAD_IDLE.as_secs(),
-                        buf.len(),
-                        expected.length
-                    ),
-                )
-            })?;
-        let Some(chunk) = next else { break };
-        let chunk = chunk.map_err(|e| {
+/// The next piece of an upload, never past the announced length; a cut-off or stalled stream
+/// is a length mismatch.
+async fn next_piece(
+    stream: &mut axum::body::BodyDataStream,
+    got: u64,
+    expected: &SendHeaders,
+) -> ApiResult<Option<Bytes>> {
+    let next = tokio::time::timeout(UPLOAD_IDLE, stream.next())
+        .await
+        .map_err(|_| {
             ApiError::detail(
                 ErrorCode::LengthMismatch,
-                format!("upload interrupted: {e}"),
+                format!(
+                    "upload stalled: no data for {} s after {got} of {} bytes",
+                    UPLOAD_IDLE.as_secs(),
+                    expected.length
+                ),
             )
         })?;
-        if (buf.len() + chunk.len()) as u64 > expected.length {
-            return Err(ApiError::detail(
-                ErrorCode::LengthMismatch,
-                "body is longer than announced",
-            ));
-        }
-        buf.extend_from_slice(&chunk);
-    }
-    if buf.len() as u64 != expected.length {
+    let Some(chunk) = next else { return Ok(None) };
+    let chunk = chunk.map_err(|e| {
+        ApiError::detail(
+            ErrorCode::LengthMismatch,
+            format!(
+                "upload interrupted after {got} of {} bytes: {e}",
+                expected.length
+            ),
+        )
+    })?;
+    if got + chunk.len() as u64 > expected.length {
         return Err(ApiError::detail(
             ErrorCode::LengthMismatch,
-            format!("got {} of {} bytes", buf.len(), expected.length),
+            "body is longer than announced",
         ));
     }
-    if <[u8; 32]>::from(Sha256::digest(&buf)) != expected.sha256 {
-        return Err(ErrorCode::DigestMismatch.into());
-    }
-    Ok(buf.freeze())
+    Ok(Some(chunk))
+}
+
+fn envelope_invalid(e: EnvelopeError) -> ApiError {
+    ApiError::detail(ErrorCode::EnvelopeInvalid, e.to_string())
+}
+
+/// An upload on its way into the blob store: each piece passes through the envelope reader
+/// (check 1 and both digests, in the same pass as the blob store's own hashing) and the first
+/// problem is kept for the answer.
+struct Upload {
+    reader: EnvelopeReader,
+    failure: Option<ApiError>,
+}
+
+/// The body after its head: the pieces still to come, checked on the way.
+fn rest_of_body(
+    stream: axum::body::BodyDataStream,
+    got: u64,
+    expected: SendHeaders,
+    upload: Arc<Mutex<Upload>>,
+) -> ByteStream {
+    futures::stream::unfold(
+        (stream, got, expected, upload, false),
+        |(mut stream, got, expected, upload, failed)| async move {
+            if failed {
+                return None;
+            }
+            let piece = next_piece(&mut stream, got, &expected).await;
+            let mut up = upload.lock().unwrap_or_else(|p| p.into_inner());
+            let failure = match piece {
+                Ok(None) => return None,
+                Ok(Some(chunk)) => match up.reader.update(&chunk) {
+                    Ok(()) => {
+                        drop(up);
+                        let got = got + chunk.len() as u64;
+                        return Some((Ok(chunk), (stream, got, expected, upload, false)));
+                    }
+                    Err(e) => envelope_invalid(e),
+                },
+                Err(e) => e,
+            };
+            up.failure.get_or_insert(failure);
+            drop(up);
+            let err = std::io::Error::other("upload refused");
+            Some((Err(err), (stream, got, expected, upload, true)))
+        },
+    )
+    .boxed()
 }
 
 async fn existing_response(state: &RelayState, m: &MessageRecord) -> ApiResult<SendResponse> {
@@ -145,15 +182,19 @@ async fn existing_response(state: &RelayState, m: &MessageRecord) -> ApiResult<S
     })
 }
 
-/// Checks 1–3 of the envelope plus routing: the relay refuses what the recipient would refuse.
-async fn check_envelope(
+/// The sender's certificate as the portal recorded it, for check 2–3 once the body is in.
+struct SenderCert {
+    cert: OfficeCert,
+    revoked: bool,
+}
+
+/// Routing, from the header alone (before the body is stored): the relay refuses what the
+/// recipient would refuse.
+async fn check_route(
     state: &RelayState,
     session: &OfficeSession,
-    bytes: &[u8],
-) -> ApiResult<Envelope> {
-    let env = Envelope::parse(bytes)
-        .map_err(|e| ApiError::detail(ErrorCode::EnvelopeInvalid, e.to_string()))?;
-    let h = env.header();
+    h: &Header,
+) -> ApiResult<SenderCert> {
     if h.sender != session.office {
         return Err(ErrorCode::SenderMismatch.into());
     }
@@ -183,16 +224,24 @@ async fn check_envelope(
         .certificate(&h.sender_cert_serial)
         .await?
         .ok_or(ApiError::new(ErrorCode::SenderCertificateInvalid))?;
-    let scert = OfficeCert::parse_pem(&srec.pem)
+    let cert = OfficeCert::parse_pem(&srec.pem)
         .map_err(|_| ApiError::new(ErrorCode::SenderCertificateInvalid))?;
-    let revoked = srec.revoked_at.is_some();
-    env.verify_sender(&scert, state.ca_cert_pem(), now, &|_| revoked)
-        .map_err(|e| match e {
-            EnvelopeError::BadSignature => ApiError::new(ErrorCode::SignatureInvalid),
-            EnvelopeError::SenderMismatch { .. } => ApiError::new(ErrorCode::SenderMismatch),
-            other => ApiError::detail(ErrorCode::SenderCertificateInvalid, other.to_string()),
-        })?;
-    Ok(env)
+    Ok(SenderCert {
+        cert,
+        revoked: srec.revoked_at.is_some(),
+    })
+}
+
+/// Checks 2–3 on the whole envelope: the sender's certificate and signature.
+fn check_signature(state: &RelayState, meta: &EnvelopeMeta, sender: &SenderCert) -> ApiResult<()> {
+    meta.verify_sender(&sender.cert, state.ca_cert_pem(), state.now(), &|_| {
+        sender.revoked
+    })
+    .map_err(|e| match e {
+        EnvelopeError::BadSignature => ApiError::new(ErrorCode::SignatureInvalid),
+        EnvelopeError::SenderMismatch { .. } => ApiError::new(ErrorCode::SenderMismatch),
+        other => ApiError::detail(ErrorCode::SenderCertificateInvalid, other.to_string()),
+    })
 }
 
 /// Upload one envelope (`application/octet-stream`), with `Idempotency-Key`,
@@ -249,28 +298,98 @@ async fn send_inner(
         }
         return Ok((StatusCode::OK, existing_response(state, &prior).await?));
     }
-    // Held until the envelope is stored: bounds the memory of envelopes in flight.
+    // Held until the envelope is stored: bounds the uploads in flight.
     let _slot = state.upload_slot().await;
     let t0 = std::time::Instant::now();
-    let bytes = read_body(body, &h).await?;
-    let t_body = t0.elapsed();
-    let env = check_envelope(state, session, &bytes).await?;
+    // The head first (at most MAX_HEADER_LEN and a few bytes): a misaddressed upload is
+    // refused before its body is stored.
+    let mut stream = body.into_data_stream();
+    let mut reader = EnvelopeReader::new();
+    let mut head = Vec::new();
+    let mut got = 0u64;
+    while reader.header().is_none() {
+        let Some(piece) = next_piece(&mut stream, got, &h).await? else {
+            break;
+        };
+        got += piece.len() as u64;
+        reader.update(&piece).map_err(envelope_invalid)?;
+        head.push(piece);
+    }
+    let Some(header) = reader.header().cloned() else {
+        if got != h.length {
+            return Err(ApiError::detail(
+                ErrorCode::LengthMismatch,
+                format!("got {got} of {} bytes", h.length),
+            ));
+        }
+        // The body ended inside the head: the reader says where.
+        return Err(match reader.finish() {
+            Err(e) => envelope_invalid(e),
+            Ok(_) => ApiError::detail(ErrorCode::EnvelopeInvalid, "incomplete envelope head"),
+        });
+    };
+    let sender = check_route(state, session, &header).await?;
     let t_check = t0.elapsed();
-    let hdr = env.header();
-    let now = state.now();
     let id = MessageId::new_v7();
+    let blob_key = id.0.simple().to_string();
+    // The body streams into the blob store, which verifies the announced digest and length
+    // and makes the blob durable; nothing is visible to the recipient until the row commits.
+    let upload = Arc::new(Mutex::new(Upload {
+        reader,
+        failure: None,
+    }));
+    let body = futures::stream::iter(head.into_iter().map(Ok))
+        .chain(rest_of_body(stream, got, h.clone(), upload.clone()))
+        .boxed();
+    let stored = state
+        .blobs()
+        .put(
+            &blob_key,
+            body,
+            Expected {
+                sha256: h.sha256,
+                length: h.length,
+            },
+        )
+        .await;
+    // The store has consumed (and dropped) the body stream: the upload state is ours again.
+    let upload = Arc::try_unwrap(upload)
+        .map_err(|_| ApiError::new(ErrorCode::Internal))?
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner());
+    if let Err(e) = stored {
+        return Err(upload.failure.unwrap_or_else(|| e.into()));
+    }
+    let t_blob = t0.elapsed();
+    // Checks 1 (complete) and 2–3 now that every byte is in; a refused envelope's blob goes.
+    let checked = upload
+        .reader
+        .finish()
+        .map_err(envelope_invalid)
+        .and_then(|meta| check_signature(state, &meta, &sender).map(|()| meta));
+    let meta = match checked {
+        Ok(meta) => meta,
+        Err(e) => {
+            if let Err(de) = state.blobs().delete(&blob_key).await {
+                tracing::warn!(error = %de, key = %blob_key, "could not delete a refused upload");
+            }
+            return Err(e);
+        }
+    };
+    let hdr = meta.header();
+    let now = state.now();
     let m = MessageRecord {
         id,
         sender: hdr.sender.clone(),
         recipient: hdr.recipient.clone(),
         idempotency_key: h.key.clone(),
-        digest: env.digest_hex(),
-        length: env.len(),
+        digest: meta.digest_hex(),
+        length: meta.len(),
         file_seq: hdr.file_seq.clone(),
         files: hdr.files.iter().map(|f| f.name.clone()).collect(),
         sender_cert_serial: hdr.sender_cert_serial.clone(),
         recipient_cert_serial: hdr.recipient_cert_serial.clone(),
-        blob_key: id.0.simple().to_string(),
+        blob_key,
         state: MessageState::Stored,
         stored_at: now,
         downloaded_at: None,
@@ -278,20 +397,6 @@ async fn send_inner(
         expires_at: now + i64::from(state.config().unread_retention_days) * DAY_MS,
         reasons: None,
     };
-    // Blob first (durable), then the row: a crash in between leaves an unreferenced blob, never
-    // a row without its payload.
-    state
-        .blobs()
-        .put_bytes(
-            &m.blob_key,
-            bytes,
-            Expected {
-                sha256: h.sha256,
-                length: h.length,
-            },
-        )
-        .await?;
-    let t_blob = t0.elapsed();
     let (receipt, signed) = make_receipt(state, &m, MessageState::Stored, now, None)?;
     let drafts = message_audit(
         &m,
@@ -320,9 +425,8 @@ async fn send_inner(
         }
     };
     tracing::debug!(
-        body_ms = t_body.as_secs_f64() * 1e3,
-        check_ms = (t_check - t_body).as_secs_f64() * 1e3,
-        blob_ms = (t_blob - t_check).as_secs_f64() * 1e3,
+        check_ms = t_check.as_secs_f64() * 1e3,
+        body_ms = (t_blob - t_check).as_secs_f64() * 1e3,
         commit_ms = (t0.elapsed() - t_blob).as_secs_f64() * 1e3,
         "send stages"
     );
