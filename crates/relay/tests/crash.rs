@@ -5,134 +5,20 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use renkei_api::{
-    MessagePage, OfficeLoginRequest, SessionResponse, UserLoginRequest, UserLoginResponse,
-};
+use renkei_api::MessagePage;
 use renkei_blob::{BlobStore, LocalBlobStore};
-use renkei_pki::tls::{client_tls_config, server_tls_config};
-use renkei_pki::ClientAuth;
-use renkei_relay::{EvidenceNotary, RelayConfig, RelayState};
+use renkei_relay::RelayConfig;
 use sha2::{Digest, Sha256};
-
-const NODE_ENV: &str = "RENKEI_RELAY_TEST_NODE_DIR";
 
 /// Node mode: serve the relay from the directory the parent prepared until killed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "run by crash_during_burst_loses_no_acknowledged_send as a child process"]
 async fn relay_node_process() {
-    let Ok(dir) = std::env::var(NODE_ENV) else {
-        return;
-    };
-    let dir = PathBuf::from(dir);
-    let read = |n: &str| std::fs::read(dir.join(n)).unwrap();
-    let text = |n: &str| String::from_utf8(read(n)).unwrap();
-    let store = Arc::new(
-        renkei_store_sqlite::SqliteStore::open(&format!(
-            "sqlite://{}",
-            dir.join("relay.db").display()
-        ))
-        .await
-        .unwrap(),
-    );
-    let blobs = Arc::new(LocalBlobStore::open(dir.join("blobs")).await.unwrap());
-    let notary = Arc::new(EvidenceNotary::new(&read("relay.key"), &text("relay.pem")).unwrap());
-    let state =
-        RelayState::new(store, blobs, notary, text("ca.pem"), RelayConfig::default()).unwrap();
-    let tls = server_tls_config(
-        &text("server.pem"),
-        &text("server.key"),
-        &text("ca.pem"),
-        ClientAuth::Required,
-    )
-    .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::fs::write(dir.join("port.tmp"), port.to_string()).unwrap();
-    std::fs::rename(dir.join("port.tmp"), dir.join("port")).unwrap();
-    renkei_relay::serve(
-        listener,
-        Arc::new(tls),
-        renkei_relay::router(state),
-        std::future::pending(),
-    )
-    .await
-    .unwrap();
-}
-
-/// A relay node process; killed (SIGKILL) and reaped on drop.
-struct Node(Child);
-
-impl Node {
-    fn kill(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn start_node(dir: &Path) -> (Node, u16) {
-    let _ = std::fs::remove_file(dir.join("port"));
-    let mut node = Node(
-        Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "relay_node_process", "--ignored", "--nocapture"])
-            .env(NODE_ENV, dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(p) = std::fs::read_to_string(dir.join("port")) {
-            return (node, p.trim().parse().unwrap());
-        }
-        if Instant::now() >= deadline {
-            node.kill();
-            panic!("relay node did not start");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-async fn login(http: &reqwest::Client, base: &str, p: &Party) -> String {
-    let s1: UserLoginResponse = http
-        .post(format!("{base}/session/user"))
-        .json(&UserLoginRequest {
-            user_id: p.user.clone(),
-            password: PASSWORD.into(),
-        })
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let s: SessionResponse = http
-        .post(format!("{base}/session/office"))
-        .json(&OfficeLoginRequest {
-            stage1_token: s1.stage1_token,
-            kj_id: p.kj.clone(),
-            password: PASSWORD.into(),
-        })
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    s.token
+    node::serve_if_node().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -156,21 +42,12 @@ async fn crash_during_burst_loses_no_acknowledged_send() {
             .unwrap(),
     );
     let fx = fixture(store.clone(), blobs, RelayConfig::default()).await;
-    std::fs::write(path.join("relay.key"), fx.pki.relay_key_pkcs8.as_slice()).unwrap();
-    std::fs::write(path.join("relay.pem"), &fx.pki.relay_cert.pem).unwrap();
-    std::fs::write(path.join("ca.pem"), fx.pki.ca.ca_cert_pem()).unwrap();
-    std::fs::write(path.join("server.pem"), &fx.pki.server.cert.pem).unwrap();
-    std::fs::write(path.join("server.key"), fx.pki.server.key_pem.as_bytes()).unwrap();
+    node::write_node_files(&path, &fx);
 
-    let (mut child, port) = start_node(&path);
+    let (mut child, port) = node::start_node(&path);
     let base = format!("https://localhost:{port}/api/v1");
-    let key = fx.a.keys.signing_pkcs8().to_vec();
-    let tls = client_tls_config(fx.pki.ca.ca_cert_pem(), Some((&fx.a.cert.pem, &key))).unwrap();
-    let http = reqwest::Client::builder()
-        .use_preconfigured_tls(tls)
-        .build()
-        .unwrap();
-    let token = login(&http, &base, &fx.a).await;
+    let http = node::https_client(&fx, &fx.a);
+    let token = node::login(&http, &base, &fx.a).await;
 
     // A burst of concurrent sends; the node is killed while they are in flight.
     let envelopes: Vec<Vec<u8>> = (0..60)
@@ -212,15 +89,10 @@ async fn crash_during_burst_loses_no_acknowledged_send() {
     }
 
     // Restart on the same files.
-    let (mut child, port) = start_node(&path);
+    let (mut child, port) = node::start_node(&path);
     let base = format!("https://localhost:{port}/api/v1");
-    let key_b = fx.b.keys.signing_pkcs8().to_vec();
-    let tls_b = client_tls_config(fx.pki.ca.ca_cert_pem(), Some((&fx.b.cert.pem, &key_b))).unwrap();
-    let http_b = reqwest::Client::builder()
-        .use_preconfigured_tls(tls_b)
-        .build()
-        .unwrap();
-    let token_b = login(&http_b, &base, &fx.b).await;
+    let http_b = node::https_client(&fx, &fx.b);
+    let token_b = node::login(&http_b, &base, &fx.b).await;
     let inbox: MessagePage = http_b
         .get(format!("{base}/messages/inbox?limit=200"))
         .bearer_auth(&token_b)

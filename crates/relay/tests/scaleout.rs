@@ -1,5 +1,6 @@
-//! Two relay nodes — separate states, pools and S3 clients — on one PostgreSQL schema and one
-//! S3 bucket: a message sent through one is fetched and acknowledged through the other, and
+//! Two relay node processes — separate OS processes, each with its own pool and S3 client — on
+//! one PostgreSQL schema and one S3 bucket: a message sent through one is fetched and
+//! acknowledged through the other, a session opened on one is valid on the other, and
 //! concurrent sends on both keep every office's audit chain intact.
 
 mod common;
@@ -7,64 +8,126 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use http::StatusCode;
 use renkei_api::{
     AckOutcome, AckRequest, AckResponse, AuditExport, MessagePage, MessageState, SendResponse,
 };
 use renkei_blob::testsuite::S3TestServer;
-use renkei_relay::{EvidenceNotary, RelayConfig, RelayState};
+use renkei_relay::RelayConfig;
+use renkei_store::Store;
+use sha2::{Digest, Sha256};
+
+/// Node mode: serve the relay from the directory the parent prepared until killed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run by two_node_processes_share_postgres_and_s3 as a child process"]
+async fn relay_node_process() {
+    node::serve_if_node().await;
+}
+
+async fn send(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    env: &[u8],
+    key: &str,
+) -> reqwest::Response {
+    http.post(format!("{base}/messages"))
+        .bearer_auth(token)
+        .header("idempotency-key", key)
+        .header("x-renkei-sha256", hex::encode(Sha256::digest(env)))
+        .header("x-renkei-length", env.len().to_string())
+        .body(env.to_vec())
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn get<T: serde::de::DeserializeOwned>(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    path: &str,
+) -> T {
+    let r = http
+        .get(format!("{base}{path}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "GET {path}: {}", r.status());
+    r.json().await.unwrap()
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_nodes_share_postgres_and_s3() {
+async fn two_node_processes_share_postgres_and_s3() {
     let s3 = S3TestServer::start();
     let bucket = s3.fresh_bucket().await;
-    let stores = pg_stores(2).await;
-    let blobs1 = renkei_blob::open_blob_store(&bucket).await.unwrap();
-    let blobs2 = renkei_blob::open_blob_store(&bucket).await.unwrap();
-    let fx = fixture(stores[0].clone(), blobs1, RelayConfig::default()).await;
-    let notary2 =
-        Arc::new(EvidenceNotary::new(&fx.pki.relay_key_pkcs8, &fx.pki.relay_cert.pem).unwrap());
-    let node2 = RelayState::new(
-        stores[1].clone(),
-        blobs2,
-        notary2,
-        fx.pki.ca.ca_cert_pem().to_owned(),
-        RelayConfig::default(),
-    )
-    .unwrap();
-    let app2 = renkei_relay::router(node2);
-    let on2 = |mut c: Client| {
-        c.app = app2.clone();
-        c
-    };
-
+    let store_url = pg_schema_url().await;
+    // The fixture enrolls the offices in the shared schema (and runs the migrations); the
+    // nodes are separate processes that open the same schema and bucket by URL.
+    let store: Arc<dyn Store> = Arc::new(
+        renkei_store_postgres::PgStore::open(&store_url)
+            .await
+            .unwrap(),
+    );
+    let blobs = renkei_blob::open_blob_store(&bucket).await.unwrap();
+    let fx = fixture(store, blobs, RelayConfig::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut bases = Vec::new();
+    let mut nodes = Vec::new();
+    for n in ["node1", "node2"] {
+        let d = dir.path().join(n);
+        node::write_node_files(&d, &fx);
+        std::fs::write(d.join("store.url"), &store_url).unwrap();
+        std::fs::write(d.join("blobs.url"), &bucket).unwrap();
+        let (child, port) = node::start_node(&d);
+        nodes.push(child);
+        bases.push(format!("https://localhost:{port}/api/v1"));
+    }
+    let (one, two) = (bases[0].as_str(), bases[1].as_str());
+    let (http_a, http_b, http_c) = (
+        node::https_client(&fx, &fx.a),
+        node::https_client(&fx, &fx.b),
+        node::https_client(&fx, &fx.c),
+    );
     // Log in on node 1, use the session on node 2: sessions live in the database.
-    let a1 = fx.login(&fx.a).await;
-    let b2 = on2(fx.login(&fx.b).await);
-    let c2 = on2(fx.login(&fx.c).await);
+    let token_a = node::login(&http_a, one, &fx.a).await;
+    let token_b = node::login(&http_b, one, &fx.b).await;
+    let token_c = node::login(&http_c, two, &fx.c).await;
 
     let env = fx.envelope(&fx.a, &fx.b, b"node one");
-    let sent: SendResponse = a1.send(&env, "n-1").await.json();
-    let inbox: MessagePage = b2.get("/messages/inbox").await.json();
+    let r = send(&http_a, one, &token_a, &env, "n-1").await;
+    assert_eq!(r.status(), 201);
+    let sent: SendResponse = r.json().await.unwrap();
+    let inbox: MessagePage = get(&http_b, two, &token_b, "/messages/inbox").await;
     assert_eq!(inbox.items[0].id, sent.message.id);
-    let dl = b2
-        .get(&format!("/messages/{}/content", sent.message.id))
-        .await;
-    assert_eq!(dl.body.as_ref(), env.as_slice());
-    let ack: AckResponse = b2
-        .post_json(
-            &format!("/messages/{}/ack", sent.message.id),
-            &AckRequest {
-                outcome: AckOutcome::Imported,
-                reasons: vec![],
-            },
-        )
+    let dl = http_b
+        .get(format!("{two}/messages/{}/content", sent.message.id))
+        .bearer_auth(&token_b)
+        .send()
         .await
-        .json();
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(dl.as_ref(), env.as_slice());
+    let ack: AckResponse = http_b
+        .post(format!("{two}/messages/{}/ack", sent.message.id))
+        .bearer_auth(&token_b)
+        .json(&AckRequest {
+            outcome: AckOutcome::Imported,
+            reasons: vec![],
+        })
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(ack.message.state, MessageState::Imported);
     // The same idempotency key on the other node is the same message.
-    let a2 = on2(fx.login(&fx.a).await);
-    let dup: SendResponse = a2.send(&env, "n-1").await.json();
+    let r = send(&http_a, two, &token_a, &env, "n-1").await;
+    assert_eq!(r.status(), 200);
+    let dup: SendResponse = r.json().await.unwrap();
     assert!(dup.duplicate);
     assert_eq!(dup.message.id, sent.message.id);
 
@@ -72,36 +135,41 @@ async fn two_nodes_share_postgres_and_s3() {
     let n = 15;
     let mut tasks = Vec::new();
     for i in 0..n {
-        let (a1e, c2e) = (
-            fx.envelope(&fx.a, &fx.b, format!("a{i}").as_bytes()),
-            fx.envelope(&fx.c, &fx.b, format!("c{i}").as_bytes()),
-        );
-        let (a1c, c2c) = (
-            Client {
-                app: a1.app.clone(),
-                peer: a1.peer.clone(),
-                token: a1.token.clone(),
-            },
-            Client {
-                app: c2.app.clone(),
-                peer: c2.peer.clone(),
-                token: c2.token.clone(),
-            },
-        );
+        let a_env = fx.envelope(&fx.a, &fx.b, format!("a{i}").as_bytes());
+        let c_env = fx.envelope(&fx.c, &fx.b, format!("c{i}").as_bytes());
+        let (h, b, t) = (http_a.clone(), one.to_owned(), token_a.clone());
         tasks.push(tokio::spawn(async move {
-            a1c.send(&a1e, &format!("burst-{i}")).await.status
+            send(&h, &b, &t, &a_env, &format!("burst-{i}"))
+                .await
+                .status()
         }));
+        let (h, b, t) = (http_c.clone(), two.to_owned(), token_c.clone());
         tasks.push(tokio::spawn(async move {
-            c2c.send(&c2e, &format!("burst-{i}")).await.status
+            send(&h, &b, &t, &c_env, &format!("burst-{i}"))
+                .await
+                .status()
         }));
     }
     for t in tasks {
-        assert_eq!(t.await.unwrap(), StatusCode::CREATED);
+        assert_eq!(t.await.unwrap(), 201);
     }
-    let inbox: MessagePage = b2.get("/messages/inbox?limit=200").await.json();
+    let inbox: MessagePage = get(&http_b, one, &token_b, "/messages/inbox?limit=200").await;
     assert_eq!(inbox.items.len(), 1 + 2 * n);
+    // Every payload is in the shared bucket, whichever node stored it.
+    for item in &inbox.items {
+        let body = http_b
+            .get(format!("{two}/messages/{}/content", item.id))
+            .bearer_auth(&token_b)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(hex::encode(Sha256::digest(&body)), item.digest);
+    }
 
-    let export: AuditExport = b2.get("/audit/export").await.json();
+    let export: AuditExport = get(&http_b, two, &token_b, "/audit/export").await;
     let parsed: renkei_evidence::AuditExport =
         serde_json::from_str(&serde_json::to_string(&export).unwrap()).unwrap();
     let report = renkei_evidence::verify_audit_export(&parsed, fx.pki.ca.ca_cert_pem()).unwrap();
@@ -112,4 +180,5 @@ async fn two_nodes_share_postgres_and_s3() {
         .filter(|e| e.kind == "message.sent")
         .count();
     assert_eq!(sent_entries, 1 + 2 * n);
+    drop(nodes);
 }

@@ -334,6 +334,8 @@ async fn send_inner(
     let blob_key = id.0.simple().to_string();
     // The body streams into the blob store, which verifies the announced digest and length
     // and makes the blob durable; nothing is visible to the recipient until the row commits.
+    // Blob first, row second: a crash in between leaves an unreferenced blob (swept by the
+    // retention job), never a row without its payload.
     let upload = Arc::new(Mutex::new(Upload {
         reader,
         failure: None,

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod node;
+
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
@@ -463,6 +465,28 @@ pub async fn pg_store() -> Arc<dyn Store> {
 }
 
 /// `n` stores with their own pools on one fresh schema (several relay nodes on one database).
+/// A fresh, empty PostgreSQL schema as a store URL (its `search_path` in the URL), for a
+/// store opened by another process.
+pub async fn pg_schema_url() -> String {
+    use sqlx::Executor;
+    let url = std::env::var("RENKEI_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let admin = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .unwrap_or_else(|e| {
+            panic!("PostgreSQL at {url} is unreachable (set RENKEI_TEST_POSTGRES_URL): {e}")
+        });
+    let schema = format!("renkei_relay_test_{}", uuid::Uuid::new_v4().simple());
+    admin
+        .execute(format!("CREATE SCHEMA {schema}").as_str())
+        .await
+        .unwrap();
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}options=-csearch_path%3D{schema}")
+}
+
 pub async fn pg_stores(n: usize) -> Vec<Arc<dyn Store>> {
     use sqlx::Executor;
     let url = std::env::var("RENKEI_TEST_POSTGRES_URL")
