@@ -199,6 +199,23 @@ impl ReceiptSigner {
         head: &AuditHead,
         exported_at_ms: i64,
     ) -> Result<AuditExport, EvidenceError> {
+        Ok(AuditExport {
+            kind: AUDIT_EXPORT_TYPE.to_owned(),
+            office: office.clone(),
+            entries,
+            checkpoint: self.sign_checkpoint(office, head, exported_at_ms)?,
+            relay_cert: self.relay_cert_pem().to_owned(),
+        })
+    }
+
+    /// The signed checkpoint of an export whose last entry is `head`: for an export written
+    /// piece by piece, signed once the last entry has gone out.
+    pub fn sign_checkpoint(
+        &self,
+        office: &OfficeNumber,
+        head: &AuditHead,
+        exported_at_ms: i64,
+    ) -> Result<SignedCheckpoint, EvidenceError> {
         let checkpoint = AuditCheckpoint {
             office: office.clone(),
             last_seq: head.seq,
@@ -208,13 +225,7 @@ impl ReceiptSigner {
         let body =
             serde_json::to_vec(&checkpoint).map_err(|e| EvidenceError::Malformed(e.to_string()))?;
         let sig = self.sign_raw(CHECKPOINT_SIG_CONTEXT, &body);
-        Ok(AuditExport {
-            kind: AUDIT_EXPORT_TYPE.to_owned(),
-            office: office.clone(),
-            entries,
-            checkpoint: SignedCheckpoint { checkpoint, sig },
-            relay_cert: self.relay_cert_pem().to_owned(),
-        })
+        Ok(SignedCheckpoint { checkpoint, sig })
     }
 }
 

@@ -1,13 +1,15 @@
 //! The office directory, certificate status and the audit export.
 
 use axum::extract::State;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
+use futures::StreamExt;
 use renkei_api::{
     AuditExport, CertStatus, CertificateInfo, DirectoryEntry, DirectoryPage, DirectoryQuery,
     ErrorCode, Problem, RevocationList,
 };
 use renkei_ids::{OfficeNumber, ServiceKindCode};
-use renkei_store::{CertProfile, CertRecord, OfficeListing, OfficeQuery};
+use renkei_store::{AuditRecord, CertProfile, CertRecord, OfficeListing, OfficeQuery};
 
 use crate::auth::OfficeSession;
 use crate::error::{ApiError, ApiResult};
@@ -188,7 +190,7 @@ pub(crate) async fn revoked(
 pub(crate) async fn audit_export(
     State(state): State<RelayState>,
     session: OfficeSession,
-) -> ApiResult<Json<AuditExport>> {
+) -> ApiResult<Response> {
     let now = state.now();
     // Record the export itself first, so the checkpoint covers it.
     audit_best_effort(
@@ -202,23 +204,104 @@ pub(crate) async fn audit_export(
         )],
     )
     .await;
-    let mut entries = Vec::new();
-    let mut after = 0;
-    loop {
-        let batch = state
+    // The first page before answering, so that a store that is down is still a problem
+    // document; the rest is written page by page (memory stays at one page however long the
+    // trail), and the checkpoint is signed over the last entry actually written.
+    let first = state
+        .store()
+        .audit_entries(&session.office, 0, EXPORT_PAGE)
+        .await?;
+    let office = session.office.clone();
+    let prefix = format!(
+        "{{\"type\":{},\"office\":{},\"entries\":[",
+        serde_json::Value::from(renkei_evidence::AUDIT_EXPORT_TYPE),
+        serde_json::Value::from(office.as_str()),
+    );
+    let pages = futures::stream::unfold(
+        Export {
+            state,
+            office,
+            now,
+            page: first,
+            last: None,
+            finished: false,
+        },
+        |mut ex| async move {
+            if ex.finished {
+                return None;
+            }
+            match ex.next_piece().await {
+                Ok(piece) => Some((Ok::<_, std::io::Error>(piece), ex)),
+                Err(e) => {
+                    // Already answered 200: cut the body off, so that the client sees a
+                    // transfer error rather than a complete-looking document.
+                    let code = e.code();
+                    tracing::error!(code = ?code, "audit export cut off");
+                    ex.finished = true;
+                    let err = std::io::Error::other(format!("audit export cut off: {code:?}"));
+                    Some((Err(err), ex))
+                }
+            }
+        },
+    );
+    let body = futures::stream::once(async move { Ok(bytes::Bytes::from(prefix)) }).chain(pages);
+    Ok((
+        [(http::header::CONTENT_TYPE, "application/json")],
+        axum::body::Body::from_stream(body),
+    )
+        .into_response())
+}
+
+/// Entries per page of an export (one page in memory at a time).
+const EXPORT_PAGE: u32 = 1000;
+
+/// An audit export being written.
+struct Export {
+    state: RelayState,
+    office: OfficeNumber,
+    now: i64,
+    /// The entries to write next (empty: the trail is written).
+    page: Vec<AuditRecord>,
+    last: Option<AuditRecord>,
+    finished: bool,
+}
+
+impl Export {
+    /// The next piece of the JSON document: a page of entries, or the closing checkpoint.
+    async fn next_piece(&mut self) -> Result<bytes::Bytes, ApiError> {
+        if self.page.is_empty() {
+            self.finished = true;
+            let checkpoint = self
+                .state
+                .notary()
+                .checkpoint(&self.office, self.last.as_ref(), self.now)
+                .map_err(|e| {
+                    tracing::error!(error = %e, "cannot sign the audit checkpoint");
+                    ApiError::new(ErrorCode::Internal)
+                })?;
+            let tail = serde_json::json!({
+                "checkpoint": checkpoint,
+                "relay_cert": self.state.notary().relay_cert_pem(),
+            });
+            // `],` then the tail object's members without its opening brace.
+            let tail = tail.to_string();
+            return Ok(bytes::Bytes::from(format!("],{}", &tail[1..])));
+        }
+        let mut out = Vec::new();
+        for r in &self.page {
+            if self.last.is_some() {
+                out.push(b',');
+            }
+            serde_json::to_writer(&mut out, &crate::notary::entry_of(r))
+                .map_err(|_| ApiError::new(ErrorCode::Internal))?;
+            self.last = Some(r.clone());
+        }
+        let after = self.last.as_ref().map_or(0, |r| r.seq);
+        self.page = self
+            .state
             .store()
-            .audit_entries(&session.office, after, 1000)
+            .audit_entries(&self.office, after, EXPORT_PAGE)
             .await?;
-        let Some(last) = batch.last() else { break };
-        after = last.seq;
-        entries.extend(batch);
+        Ok(bytes::Bytes::from(out))
     }
-    let export = state
-        .notary()
-        .export(&session.office, &entries, now)
-        .map_err(|e| {
-            tracing::error!(error = %e, "cannot export audit trail");
-            ApiError::new(ErrorCode::Internal)
-        })?;
-    Ok(Json(export))
 }

@@ -5,7 +5,7 @@
 //! Handlers depend on the small [`Notary`] trait (which also seals audit entries inside the
 //! store's transaction through [`AuditSealer`]); [`EvidenceNotary`] is its implementation.
 
-use renkei_api::{AuditExport, ReceiptBody, SignedReceipt};
+use renkei_api::{ReceiptBody, SignedCheckpoint, SignedReceipt};
 use renkei_evidence::{AuditEntry, AuditHead, EvidenceError, Receipt, ReceiptSigner};
 use renkei_ids::OfficeNumber;
 use renkei_store::{AuditRecord, AuditSealer, Millis};
@@ -19,13 +19,14 @@ pub fn rfc3339(ms: Millis) -> String {
 pub trait Notary: AuditSealer + Send + Sync + 'static {
     /// Sign a receipt; returns the canonical JSON that was signed and the signed receipt.
     fn sign_receipt(&self, body: &ReceiptBody) -> Result<(String, SignedReceipt), NotaryError>;
-    /// Export an office's entries (oldest first, from seq 1) with a signed checkpoint.
-    fn export(
+    /// The signed checkpoint closing an export of an office's entries from seq 1 to `last`
+    /// (`None`: the office has none).
+    fn checkpoint(
         &self,
         office: &OfficeNumber,
-        entries: &[AuditRecord],
+        last: Option<&AuditRecord>,
         exported_at: Millis,
-    ) -> Result<AuditExport, NotaryError>;
+    ) -> Result<SignedCheckpoint, NotaryError>;
     /// PEM of the relay's receipt-signing certificate.
     fn relay_cert_pem(&self) -> &str;
 }
@@ -120,21 +121,17 @@ impl Notary for EvidenceNotary {
         Ok((canonical, convert(&signed)?))
     }
 
-    fn export(
+    fn checkpoint(
         &self,
         office: &OfficeNumber,
-        entries: &[AuditRecord],
+        last: Option<&AuditRecord>,
         exported_at: Millis,
-    ) -> Result<AuditExport, NotaryError> {
-        let entries: Vec<AuditEntry> = entries.iter().map(entry_of).collect();
-        let head = entries.last().map(AuditEntry::head).unwrap_or(AuditHead {
+    ) -> Result<SignedCheckpoint, NotaryError> {
+        let head = last.map(|r| entry_of(r).head()).unwrap_or(AuditHead {
             seq: 0,
             hash: renkei_evidence::GENESIS_HASH.to_owned(),
         });
-        let export = self
-            .signer
-            .export_audit(office, entries, &head, exported_at)?;
-        convert(&export)
+        convert(&self.signer.sign_checkpoint(office, &head, exported_at)?)
     }
 
     fn relay_cert_pem(&self) -> &str {
