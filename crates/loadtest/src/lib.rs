@@ -189,6 +189,12 @@ pub struct Report {
     pub rss_mib_end: Option<f64>,
     /// Peak resident memory of the whole run, prefill included, MiB.
     pub rss_mib_peak: Option<f64>,
+    /// CPU time (user + system) of the whole process during the load, seconds (`--spawn`:
+    /// relay and load generator together).
+    pub cpu_s: Option<f64>,
+    /// `cpu_s` per completed round trip, ms: with `n` cores the process cannot complete more
+    /// than `n × 1000 / cpu_ms_per_file` round trips per second.
+    pub cpu_ms_per_file: Option<f64>,
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -365,6 +371,8 @@ pub async fn run(participants: Vec<Participant>, opts: &LoadOptions) -> Result<R
         rss_mib_start: None,
         rss_mib_end: None,
         rss_mib_peak: None,
+        cpu_s: None,
+        cpu_ms_per_file: None,
     })
 }
 

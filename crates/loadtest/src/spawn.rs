@@ -165,3 +165,35 @@ pub fn process_memory_mib() -> Option<(f64, f64)> {
     };
     Some((field("VmRSS:")?, field("VmHWM:")?))
 }
+
+/// CPU time (user + system) this process has used so far, in seconds, from `/proc/self/stat`
+/// (Linux's `USER_HZ` is 100 on every architecture's user ABI); `None` elsewhere.
+pub fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces: count after it.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i)?.parse::<f64>().ok();
+    // Fields 14 (utime) and 15 (stime) of proc(5); `rest` starts at field 3.
+    Some((ticks(11)? + ticks(12)?) / 100.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_time_grows_with_work() {
+        let Some(before) = process_cpu_seconds() else {
+            return; // not Linux
+        };
+        let t = std::time::Instant::now();
+        let mut x = 0u64;
+        while t.elapsed() < std::time::Duration::from_millis(300) {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+        }
+        std::hint::black_box(x);
+        let after = process_cpu_seconds().unwrap();
+        assert!(after - before >= 0.1, "{before} → {after}");
+    }
+}

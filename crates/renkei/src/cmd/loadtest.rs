@@ -121,8 +121,18 @@ pub fn run(args: LoadtestArgs) -> anyhow::Result<ExitCode> {
             .is_some()
             .then(renkei_loadtest::spawn::process_memory_mib)
             .flatten();
+        let cpu_start = spawned
+            .is_some()
+            .then(renkei_loadtest::spawn::process_cpu_seconds)
+            .flatten();
         let mut report = renkei_loadtest::run(participants, &opts).await?;
         report.prefilled = args.prefill;
+        if let (Some(start), Some(end)) = (cpu_start, renkei_loadtest::spawn::process_cpu_seconds())
+        {
+            report.cpu_s = Some(end - start);
+            report.cpu_ms_per_file =
+                (report.acked > 0).then(|| (end - start) * 1000.0 / report.acked as f64);
+        }
         if let Some((start, _)) = memory {
             let end = renkei_loadtest::spawn::process_memory_mib();
             report.rss_mib_start = Some(start);
