@@ -85,12 +85,8 @@ fn fsync_dir_blocking(dir: &Path) -> Result<(), BlobError> {
 }
 
 async fn fsync_dir(dir: &Path) -> Result<(), BlobError> {
-    let d = tokio::fs::File::open(dir)
-        .await
-        .map_err(|e| BlobError::from_io("open directory for fsync", e))?;
-    d.sync_all()
-        .await
-        .map_err(|e| BlobError::from_io("fsync directory", e))
+    let dir = dir.to_owned();
+    blocking(move || fsync_dir_blocking(&dir)).await
 }
 
 impl LocalBlobStore {
