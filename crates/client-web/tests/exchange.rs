@@ -289,6 +289,70 @@ async fn import_never_overwrites_and_resumes_after_a_lost_ack() {
     );
 }
 
+/// Files written into the import folder whose acknowledgement never reached the relay before
+/// the retention limit: the relay (and the sender) say `expired`, and so does the receiver's
+/// history after it retries, with a note that the files did arrive — not `imported`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_acknowledgement_after_expiry_is_recorded_as_expired() {
+    let w = world(Backend::Sqlite).await;
+    let cm = w.cm.open().await;
+    let provider = w.provider.open().await;
+    cm.login(Some(w.cm.creds.clone()), false).await.unwrap();
+    provider
+        .login(Some(w.provider.creds.clone()), false)
+        .await
+        .unwrap();
+    let plan = unit(FileKind::Upplan, &w.cm, &w.provider, "20250425090000");
+    cm.send_files(plan.clone(), "test", false, |_| {})
+        .await
+        .unwrap();
+    let id = provider.inbox(10).await.unwrap()[0].message.id;
+    // Downloaded and written, then the acknowledgement is lost.
+    provider.relay().download(id).await.unwrap();
+    let status = provider.relay().status(id).await.unwrap();
+    let dir = w.dir.path().join("import");
+    provider
+        .db()
+        .record_received(&renkei_client::ReceivedRecord {
+            message_id: id.to_string(),
+            sender: status.message.sender.to_string(),
+            file_seq: status.message.file_seq.to_string(),
+            files: status.message.files.clone(),
+            digest: status.message.digest.clone(),
+            state: "written".into(),
+            kinds: String::new(),
+            months: String::new(),
+            clients: String::new(),
+            written_to: Some(dir.display().to_string()),
+            reasons: None,
+            at: "2025-04-25T09:00:00+09:00".into(),
+        })
+        .await
+        .unwrap();
+    // Past the unread retention limit the relay expires it.
+    let later = w.server.relay.now() + 31 * 86_400_000;
+    let report = renkei_relay::run_retention(&w.server.relay, later)
+        .await
+        .unwrap();
+    assert_eq!(report.expired, 1);
+
+    let out = provider.import(id, Some(&dir)).await.unwrap();
+    assert_eq!(out.state, "expired");
+    assert_eq!(out.reasons.len(), 1);
+    assert_eq!(out.reasons[0].code, "acknowledged_too_late");
+    let record = provider
+        .db()
+        .received(&id.to_string())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.state, "expired");
+    assert!(record.reasons.unwrap().contains("期限切れ"));
+    // The relay still says expired: no acknowledgement was forced through.
+    let status = provider.relay().status(id).await.unwrap();
+    assert_eq!(status.message.state, renkei_api::MessageState::Expired);
+}
+
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     if let Ok(rd) = std::fs::read_dir(dir) {

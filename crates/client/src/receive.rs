@@ -394,10 +394,35 @@ impl Office {
         if !status.message.digest.eq_ignore_ascii_case(&record.digest) {
             return Ok(None);
         }
-        if !status.message.state.is_final() {
-            self.ack_imported(id).await?;
-        }
-        record.state = "imported".into();
+        // The local record says what the relay (and so the sender) says: a message that expired
+        // before this acknowledgement got through is `expired` here too, with a note that its
+        // files did reach the import folder.
+        let state = if status.message.state.is_final() {
+            status.message.state
+        } else {
+            match self.ack_imported(id).await {
+                Ok(()) => MessageState::Imported,
+                Err(ClientError::Relay(p)) if p.error_code() == Some(ErrorCode::MessageExpired) => {
+                    MessageState::Expired
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        let reasons = if state == MessageState::Imported {
+            Vec::new()
+        } else {
+            vec![reason(
+                "acknowledged_too_late",
+                format!(
+                    "ファイルは取込フォルダに書き込み済みですが、受領通知の前に中継サーバーでの状態が「{}」になりました（送信元にもそう表示されます）",
+                    state.label_ja()
+                ),
+            )]
+        };
+        record.state = state.as_str().into();
+        record.reasons = (!reasons.is_empty())
+            .then(|| serde_json::to_string(&reasons).ok())
+            .flatten();
         record.at = now_rfc3339();
         self.db.record_received(&record).await?;
         let dir = PathBuf::from(record.written_to.clone().unwrap_or_default());
@@ -405,9 +430,9 @@ impl Office {
             message_id: record.message_id.clone(),
             sender: record.sender.clone(),
             file_seq: record.file_seq.clone(),
-            state: "imported".into(),
+            state: state.as_str().into(),
             written: record.files.iter().map(|f| dir.join(f)).collect(),
-            reasons: Vec::new(),
+            reasons,
         }))
     }
 

@@ -156,7 +156,8 @@ pub struct ReceivedRecord {
     pub files: Vec<String>,
     /// Envelope digest.
     pub digest: String,
-    /// `imported` or `rejected`.
+    /// `written` (in the import folder, acknowledgement still to go), `imported`, `rejected`,
+    /// or `expired` (the relay's word when the acknowledgement came too late).
     pub state: String,
     /// Table kinds (Japanese titles).
     pub kinds: String,
@@ -166,7 +167,7 @@ pub struct ReceivedRecord {
     pub clients: String,
     /// Where the files were written.
     pub written_to: Option<String>,
-    /// Rejection reasons (JSON).
+    /// Rejection reasons, or why the state is not `imported` (JSON).
     pub reasons: Option<String>,
     /// When.
     pub at: String,
