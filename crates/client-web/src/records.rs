@@ -179,7 +179,7 @@ pub(crate) async fn history(State(app): State<Shared>, Query(q): Query<HistoryQu
         html! {
             h1 { "送信履歴" }
             form.card method="get" action="/history" {
-                label for="hq" { "相手先・対象年月・利用者・ファイル名で探す" }
+                label for="hq" { "相手先（事業所名・番号）・対象年月・利用者・ファイル名で探す" }
                 input #hq type="search" name="q" value=[q.q.as_deref()];
                 button type="submit" { "探す" }
             }

@@ -64,6 +64,24 @@ async fn exchange(w: &World) {
     let inbox = provider.inbox(50).await.unwrap();
     assert!(!inbox[0].unread);
     assert!(inbox[0].clients.is_some(), "client shown once imported");
+    // Both histories are searchable by the partner's name, not only its number.
+    assert_eq!(
+        cm.db()
+            .sends(Some(w.provider.name), 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        provider
+            .db()
+            .received_search(w.cm.name, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 
     // 実績 back.
     let results = unit(FileKind::Upjsk, &w.provider, &w.cm, "20250601100000");

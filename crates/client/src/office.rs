@@ -273,9 +273,24 @@ impl Office {
                 if let Ok(mut m) = self.names.lock() {
                     m.insert(office.to_owned(), e.name.clone());
                 }
+                self.remember_partner(office, &e.name).await;
                 e.name
             }
-            Err(_) => office.to_owned(),
+            // Offline: the name remembered from an earlier look-up, else the number.
+            Err(_) => self
+                .db
+                .partner_name(office)
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| office.to_owned()),
+        }
+    }
+
+    /// Keep a partner's name for searching history by name (a failure only costs that).
+    async fn remember_partner(&self, office: &str, name: &str) {
+        if let Err(e) = self.db.remember_partner(office, name).await {
+            tracing::warn!(error = %e, office, "could not remember the partner's name");
         }
     }
 
@@ -294,6 +309,7 @@ impl Office {
         if let Ok(mut m) = self.names.lock() {
             m.insert(office.to_string(), entry.name.clone());
         }
+        self.remember_partner(office.as_str(), &entry.name).await;
         let revocations = self.relay.revocations().await?.revoked;
         let info = match (&entry.certificate, entry.enrolled) {
             (Some(c), true) => c,

@@ -417,7 +417,7 @@ impl StateDb {
         limit: i64,
     ) -> Result<Vec<SendRecord>, ClientError> {
         let rows = sqlx::query(&format!(
-            "SELECT {SEND_COLS} FROM sends WHERE (recipient || ' ' || months || ' ' || clients || ' ' || files || ' ' || state) LIKE ? ESCAPE '\\' ORDER BY id DESC LIMIT ?"
+            "SELECT {SEND_COLS} FROM sends WHERE (recipient || ' ' || {PARTNER_NAME_OF_RECIPIENT} || ' ' || months || ' ' || clients || ' ' || files || ' ' || state) LIKE ? ESCAPE '\\' ORDER BY id DESC LIMIT ?"
         ))
         .bind(like_pattern(search))
         .bind(limit)
@@ -501,7 +501,7 @@ impl StateDb {
     ) -> Result<Vec<ReceivedRecord>, ClientError> {
         let pattern = like_pattern(Some(search));
         self.received_where(
-            "WHERE (sender || ' ' || months || ' ' || clients || ' ' || files || ' ' || kinds || ' ' || state) LIKE ? ESCAPE '\\'",
+            &format!("WHERE (sender || ' ' || {PARTNER_NAME_OF_SENDER} || ' ' || months || ' ' || clients || ' ' || files || ' ' || kinds || ' ' || state) LIKE ? ESCAPE '\\'"),
             Some(&pattern),
             limit,
         )
@@ -551,7 +551,7 @@ impl StateDb {
             .bind(now_rfc3339())
             .execute(&self.pool)
             .await?;
-        Ok(())
+        self.remember_partner(office, name).await
     }
 
     /// Remove a favourite.
@@ -606,6 +606,39 @@ impl StateDb {
                 )
             })
             .collect())
+    }
+}
+
+/// The partner's name (or nothing) for a send's recipient / a received message's sender.
+const PARTNER_NAME_OF_RECIPIENT: &str =
+    "COALESCE((SELECT name FROM partners p WHERE p.office = sends.recipient), '')";
+const PARTNER_NAME_OF_SENDER: &str =
+    "COALESCE((SELECT name FROM partners p WHERE p.office = received.sender), '')";
+
+impl StateDb {
+    /// Remember a partner office's name as the directory gave it (for searching history by
+    /// name).
+    pub async fn remember_partner(&self, office: &str, name: &str) -> Result<(), ClientError> {
+        sqlx::query(
+            "INSERT INTO partners (office, name, seen_at) VALUES (?, ?, ?) \
+             ON CONFLICT(office) DO UPDATE SET name = excluded.name, seen_at = excluded.seen_at",
+        )
+        .bind(office)
+        .bind(name)
+        .bind(now_rfc3339())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A partner's remembered name.
+    pub async fn partner_name(&self, office: &str) -> Result<Option<String>, ClientError> {
+        Ok(
+            sqlx::query_scalar("SELECT name FROM partners WHERE office = ?")
+                .bind(office)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 }
 
@@ -701,6 +734,27 @@ mod tests {
         );
         assert_eq!(db.received_search("実績", 10).await.unwrap().len(), 1);
         assert!(db.received_search("UPPLAN", 10).await.unwrap().is_empty());
+
+        // By the partner's name, once the directory (or a favourite) told it; a renamed
+        // office is found under its new name only.
+        assert_eq!(hits("れんけい訪問").await, 0);
+        db.remember_partner("1320000018", "れんけい訪問介護")
+            .await
+            .unwrap();
+        assert_eq!(hits("れんけい訪問").await, 1);
+        assert_eq!(
+            db.received_search("れんけい訪問", 10).await.unwrap().len(),
+            1
+        );
+        db.add_favourite("1320000018", "れんけいヘルパーステーション")
+            .await
+            .unwrap();
+        assert_eq!(hits("ヘルパーステーション").await, 1);
+        assert_eq!(hits("れんけい訪問").await, 0);
+        assert_eq!(
+            db.partner_name("1320000018").await.unwrap().as_deref(),
+            Some("れんけいヘルパーステーション")
+        );
     }
 
     #[tokio::test]

@@ -11,7 +11,7 @@ use super::{office, online, print_json, ClientArgs};
 /// `history`
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
-    /// 検索語（相手先・年月・利用者・ファイル名）/ search text
+    /// 検索語（相手先の番号・名前、年月、利用者、ファイル名）/ search text (partner number or name, month, client, file name)
     #[arg(long)]
     pub search: Option<String>,
     /// 中継サーバーから最新の状態と受領証を取得 / refresh states and receipts from the relay
