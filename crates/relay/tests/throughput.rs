@@ -10,43 +10,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use common::*;
-use renkei_api::{
-    AckOutcome, AckRequest, OfficeLoginRequest, SendResponse, SessionResponse, UserLoginRequest,
-    UserLoginResponse,
-};
-use renkei_pki::tls::{client_tls_config, server_tls_config};
+use renkei_api::{AckOutcome, AckRequest, SendResponse};
+use renkei_pki::tls::server_tls_config;
 use renkei_pki::ClientAuth;
 use renkei_relay::RelayConfig;
 use sha2::{Digest, Sha256};
-
-async fn login(http: &reqwest::Client, base: &str, p: &Party) -> String {
-    let s1: UserLoginResponse = http
-        .post(format!("{base}/session/user"))
-        .json(&UserLoginRequest {
-            user_id: p.user.clone(),
-            password: PASSWORD.into(),
-        })
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let s: SessionResponse = http
-        .post(format!("{base}/session/office"))
-        .json(&OfficeLoginRequest {
-            stage1_token: s1.stage1_token,
-            kj_id: p.kj.clone(),
-            password: PASSWORD.into(),
-        })
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    s.token
-}
 
 fn fsync_rate(dir: &std::path::Path, seconds: f64) -> f64 {
     use std::io::Write;
@@ -92,19 +60,13 @@ async fn throughput_probe() {
         fx.app.clone(),
         std::future::pending(),
     ));
-    let mk = |p: &Party| {
-        let key = p.keys.signing_pkcs8().to_vec();
-        reqwest::Client::builder()
-            .use_preconfigured_tls(
-                client_tls_config(fx.pki.ca.ca_cert_pem(), Some((&p.cert.pem, &key))).unwrap(),
-            )
-            .build()
-            .unwrap()
-    };
-    let (ha, hb) = (mk(&fx.a), mk(&fx.b));
+    let (ha, hb) = (
+        node::https_client(&fx, &fx.a),
+        node::https_client(&fx, &fx.b),
+    );
     let (ta, tb) = (
-        login(&ha, &base, &fx.a).await,
-        login(&hb, &base, &fx.b).await,
+        node::login(&ha, &base, &fx.a).await,
+        node::login(&hb, &base, &fx.b).await,
     );
     let total: usize = std::env::var("RENKEI_PROBE_FILES")
         .ok()

@@ -465,9 +465,8 @@ pub async fn pg_store() -> Arc<dyn Store> {
 }
 
 /// `n` stores with their own pools on one fresh schema (several relay nodes on one database).
-/// A fresh, empty PostgreSQL schema as a store URL (its `search_path` in the URL), for a
-/// store opened by another process.
-pub async fn pg_schema_url() -> String {
+/// The test server's URL and a fresh, empty schema created in it.
+async fn pg_fresh_schema() -> (String, String) {
     use sqlx::Executor;
     let url = std::env::var("RENKEI_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
@@ -483,26 +482,20 @@ pub async fn pg_schema_url() -> String {
         .execute(format!("CREATE SCHEMA {schema}").as_str())
         .await
         .unwrap();
+    (url, schema)
+}
+
+/// A fresh, empty PostgreSQL schema as a store URL (its `search_path` in the URL), for a
+/// store opened by another process.
+pub async fn pg_schema_url() -> String {
+    let (url, schema) = pg_fresh_schema().await;
     let sep = if url.contains('?') { '&' } else { '?' };
     format!("{url}{sep}options=-csearch_path%3D{schema}")
 }
 
 pub async fn pg_stores(n: usize) -> Vec<Arc<dyn Store>> {
     use sqlx::Executor;
-    let url = std::env::var("RENKEI_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
-    let admin = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(1)
-        .connect(&url)
-        .await
-        .unwrap_or_else(|e| {
-            panic!("PostgreSQL at {url} is unreachable (set RENKEI_TEST_POSTGRES_URL): {e}")
-        });
-    let schema = format!("renkei_relay_test_{}", uuid::Uuid::new_v4().simple());
-    admin
-        .execute(format!("CREATE SCHEMA {schema}").as_str())
-        .await
-        .unwrap();
+    let (url, schema) = pg_fresh_schema().await;
     let mut out: Vec<Arc<dyn Store>> = Vec::new();
     for _ in 0..n {
         let search_path = format!("SET search_path TO {schema}");
