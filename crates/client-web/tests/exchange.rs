@@ -236,11 +236,16 @@ async fn tampered_download_is_refused_and_nothing_written() {
     );
 }
 
-/// A different file of the same name in the import folder is never replaced: nothing is
-/// written, the message stays waiting, and it imports once the folder is cleared.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn import_never_overwrites_and_resumes_after_a_lost_ack() {
-    let w = world(Backend::Sqlite).await;
+/// Both offices logged in, one 予定 unit sent from the care manager and waiting in the
+/// provider's inbox.
+async fn plan_sent(
+    w: &World,
+) -> (
+    renkei_client::Office,
+    renkei_client::Office,
+    Vec<renkei_client::UnitFile>,
+    renkei_api::MessageId,
+) {
     let cm = w.cm.open().await;
     let provider = w.provider.open().await;
     cm.login(Some(w.cm.creds.clone()), false).await.unwrap();
@@ -253,6 +258,15 @@ async fn import_never_overwrites_and_resumes_after_a_lost_ack() {
         .await
         .unwrap();
     let id = provider.inbox(10).await.unwrap()[0].message.id;
+    (cm, provider, plan, id)
+}
+
+/// A different file of the same name in the import folder is never replaced: nothing is
+/// written, the message stays waiting, and it imports once the folder is cleared.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_never_overwrites_and_resumes_after_a_lost_ack() {
+    let w = world(Backend::Sqlite).await;
+    let (_cm, provider, plan, id) = plan_sent(&w).await;
     let dir = w.dir.path().join("import");
     std::fs::create_dir_all(&dir).unwrap();
     let theirs = dir.join(&plan[1].name);
@@ -313,18 +327,7 @@ async fn import_never_overwrites_and_resumes_after_a_lost_ack() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_acknowledgement_after_expiry_is_recorded_as_expired() {
     let w = world(Backend::Sqlite).await;
-    let cm = w.cm.open().await;
-    let provider = w.provider.open().await;
-    cm.login(Some(w.cm.creds.clone()), false).await.unwrap();
-    provider
-        .login(Some(w.provider.creds.clone()), false)
-        .await
-        .unwrap();
-    let plan = unit(FileKind::Upplan, &w.cm, &w.provider, "20250425090000");
-    cm.send_files(plan.clone(), "test", false, |_| {})
-        .await
-        .unwrap();
-    let id = provider.inbox(10).await.unwrap()[0].message.id;
+    let (_cm, provider, _plan, id) = plan_sent(&w).await;
     // Downloaded and written, then the acknowledgement is lost.
     provider.relay().download(id).await.unwrap();
     let status = provider.relay().status(id).await.unwrap();
