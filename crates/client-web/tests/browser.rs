@@ -274,6 +274,22 @@ async fn browser_day_on_postgres() {
     browser_day(world(Backend::Postgres).await).await;
 }
 
+/// An HTTP client that shows redirects instead of following them.
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Open the launch URL (with its per-launch secret); returns its status and the whole
+/// `Set-Cookie` value of the session it starts.
+async fn launch_cookie(http: &reqwest::Client, ui: &Ui) -> (reqwest::StatusCode, String) {
+    let r = http.get(&ui.url).send().await.unwrap();
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    (r.status(), cookie)
+}
+
 /// POST the unlock form (passphrase and both logins) with the UI's secret cookie `pair`.
 async fn post_unlock(
     http: &reqwest::Client,
@@ -302,17 +318,13 @@ async fn post_unlock(
 async fn secret_and_host_are_required() {
     let w = world(Backend::Sqlite).await;
     let ui = start_ui(&w.cm).await;
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let http = no_redirects();
     for path in ["/", "/inbox", "/unlock", "/style.css", "/?token=wrong"] {
         let r = http.get(format!("{}{path}", ui.base)).send().await.unwrap();
         assert_eq!(r.status(), 403, "{path}");
     }
-    let r = http.get(&ui.url).send().await.unwrap();
-    assert_eq!(r.status(), 303);
-    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let (status, cookie) = launch_cookie(&http, &ui).await;
+    assert_eq!(status, 303);
     assert!(
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
         "{cookie}"
@@ -506,12 +518,8 @@ async fn first_start_sets_up_and_enrolls_in_the_browser() {
 async fn viewer_compares_two_versions_of_a_plan() {
     let w = world(Backend::Sqlite).await;
     let ui = start_ui(&w.cm).await;
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let r = http.get(&ui.url).send().await.unwrap();
-    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let http = no_redirects();
+    let (_, cookie) = launch_cookie(&http, &ui).await;
     let pair = cookie.split(';').next().unwrap().to_owned();
     let c = &w.cm.creds;
     let login = post_unlock(

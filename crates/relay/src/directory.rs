@@ -252,6 +252,12 @@ pub(crate) async fn audit_export(
         .into_response())
 }
 
+/// A JSON serialisation that failed (a bug): logged, answered as internal.
+fn internal(e: serde_json::Error) -> ApiError {
+    tracing::error!(error = %e, "cannot serialise the audit export");
+    ApiError::new(ErrorCode::Internal)
+}
+
 /// Entries per page of an export (one page in memory at a time).
 const EXPORT_PAGE: u32 = 1000;
 
@@ -279,21 +285,18 @@ impl Export {
                     tracing::error!(error = %e, "cannot sign the audit checkpoint");
                     ApiError::new(ErrorCode::Internal)
                 })?;
-            let tail = serde_json::json!({
-                "checkpoint": checkpoint,
-                "relay_cert": self.state.notary().relay_cert_pem(),
-            });
-            // `],` then the tail object's members without its opening brace.
-            let tail = tail.to_string();
-            return Ok(bytes::Bytes::from(format!("],{}", &tail[1..])));
+            let checkpoint = serde_json::to_string(&checkpoint).map_err(internal)?;
+            let cert = serde_json::Value::from(self.state.notary().relay_cert_pem());
+            return Ok(bytes::Bytes::from(format!(
+                "],\"checkpoint\":{checkpoint},\"relay_cert\":{cert}}}"
+            )));
         }
         let mut out = Vec::new();
         for r in &self.page {
             if self.last.is_some() {
                 out.push(b',');
             }
-            serde_json::to_writer(&mut out, &crate::notary::entry_of(r))
-                .map_err(|_| ApiError::new(ErrorCode::Internal))?;
+            serde_json::to_writer(&mut out, &crate::notary::entry_of(r)).map_err(internal)?;
             self.last = Some(r.clone());
         }
         let after = self.last.as_ref().map_or(0, |r| r.seq);

@@ -93,15 +93,7 @@ async fn crash_during_burst_loses_no_acknowledged_send() {
     let base = format!("https://localhost:{port}/api/v1");
     let http_b = node::https_client(&fx, &fx.b);
     let token_b = node::login(&http_b, &base, &fx.b).await;
-    let inbox: MessagePage = http_b
-        .get(format!("{base}/messages/inbox?limit=200"))
-        .bearer_auth(&token_b)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let inbox: MessagePage = node::get(&http_b, &base, &token_b, "/messages/inbox?limit=200").await;
     // Every acknowledged send is offered…
     for i in &acknowledged {
         let m = store
@@ -113,15 +105,7 @@ async fn crash_during_burst_loses_no_acknowledged_send() {
     }
     // …and everything offered downloads whole, with the digest the relay recorded.
     for item in &inbox.items {
-        let body = http_b
-            .get(format!("{base}/messages/{}/content", item.id))
-            .bearer_auth(&token_b)
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
+        let body = node::download(&http_b, &base, &token_b, item.id).await;
         assert_eq!(
             hex::encode(Sha256::digest(&body)),
             item.digest,

@@ -7,6 +7,7 @@ mod common;
 
 use std::sync::Arc;
 
+use common::node::{download, get, send};
 use common::*;
 use renkei_api::{
     AckOutcome, AckRequest, AckResponse, AuditExport, MessagePage, MessageState, SendResponse,
@@ -21,40 +22,6 @@ use sha2::{Digest, Sha256};
 #[ignore = "run by two_node_processes_share_postgres_and_s3 as a child process"]
 async fn relay_node_process() {
     node::serve_if_node().await;
-}
-
-async fn send(
-    http: &reqwest::Client,
-    base: &str,
-    token: &str,
-    env: &[u8],
-    key: &str,
-) -> reqwest::Response {
-    http.post(format!("{base}/messages"))
-        .bearer_auth(token)
-        .header("idempotency-key", key)
-        .header("x-renkei-sha256", hex::encode(Sha256::digest(env)))
-        .header("x-renkei-length", env.len().to_string())
-        .body(env.to_vec())
-        .send()
-        .await
-        .unwrap()
-}
-
-async fn get<T: serde::de::DeserializeOwned>(
-    http: &reqwest::Client,
-    base: &str,
-    token: &str,
-    path: &str,
-) -> T {
-    let r = http
-        .get(format!("{base}{path}"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "GET {path}: {}", r.status());
-    r.json().await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -100,15 +67,7 @@ async fn two_node_processes_share_postgres_and_s3() {
     let sent: SendResponse = r.json().await.unwrap();
     let inbox: MessagePage = get(&http_b, two, &token_b, "/messages/inbox").await;
     assert_eq!(inbox.items[0].id, sent.message.id);
-    let dl = http_b
-        .get(format!("{two}/messages/{}/content", sent.message.id))
-        .bearer_auth(&token_b)
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let dl = download(&http_b, two, &token_b, sent.message.id).await;
     assert_eq!(dl.as_ref(), env.as_slice());
     let ack: AckResponse = http_b
         .post(format!("{two}/messages/{}/ack", sent.message.id))
@@ -157,15 +116,7 @@ async fn two_node_processes_share_postgres_and_s3() {
     assert_eq!(inbox.items.len(), 1 + 2 * n);
     // Every payload is in the shared bucket, whichever node stored it.
     for item in &inbox.items {
-        let body = http_b
-            .get(format!("{two}/messages/{}/content", item.id))
-            .bearer_auth(&token_b)
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
+        let body = download(&http_b, two, &token_b, item.id).await;
         assert_eq!(hex::encode(Sha256::digest(&body)), item.digest);
     }
 

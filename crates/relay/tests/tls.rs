@@ -7,10 +7,7 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use renkei_api::{
-    ErrorCode, MessagePage, OfficeLoginRequest, Problem, SendResponse, SessionResponse,
-    UserLoginRequest, UserLoginResponse,
-};
+use renkei_api::{ErrorCode, MessagePage, Problem, SendResponse};
 use renkei_pki::tls::{client_tls_config, server_tls_config};
 use renkei_pki::ClientAuth;
 use renkei_relay::RelayConfig;
@@ -67,35 +64,6 @@ fn client(fx: &Fixture, party: Option<&Party>, http1: bool) -> reqwest::Client {
         .unwrap()
 }
 
-async fn login(srv: &Server, http: &reqwest::Client, p: &Party) -> String {
-    let s1: UserLoginResponse = http
-        .post(format!("{}/session/user", srv.base))
-        .json(&UserLoginRequest {
-            user_id: p.user.clone(),
-            password: PASSWORD.into(),
-        })
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let s: SessionResponse = http
-        .post(format!("{}/session/office", srv.base))
-        .json(&OfficeLoginRequest {
-            stage1_token: s1.stage1_token,
-            kj_id: p.kj.clone(),
-            password: PASSWORD.into(),
-        })
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    s.token
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mutual_tls_end_to_end() {
     let (store, d1) = sqlite_store().await;
@@ -108,8 +76,8 @@ async fn mutual_tls_end_to_end() {
     // A over HTTP/2, B over HTTP/1.1.
     let http_a = client(&fx, Some(&fx.a), false);
     let http_b = client(&fx, Some(&fx.b), true);
-    let token_a = login(&srv, &http_a, &fx.a).await;
-    let token_b = login(&srv, &http_b, &fx.b).await;
+    let token_a = node::login(&http_a, &srv.base, &fx.a).await;
+    let token_b = node::login(&http_b, &srv.base, &fx.b).await;
 
     // Streaming upload in small chunks.
     let env = fx.envelope(&fx.a, &fx.b, &vec![b'x'; 100_000]);

@@ -164,3 +164,57 @@ pub async fn login(http: &reqwest::Client, base: &str, p: &Party) -> String {
         .unwrap();
     s.token
 }
+
+/// `POST /messages` with the headers a client sends (idempotency key, digest, length).
+pub async fn send(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    env: &[u8],
+    key: &str,
+) -> reqwest::Response {
+    use sha2::{Digest, Sha256};
+    http.post(format!("{base}/messages"))
+        .bearer_auth(token)
+        .header("idempotency-key", key)
+        .header("x-renkei-sha256", hex::encode(Sha256::digest(env)))
+        .header("x-renkei-length", env.len().to_string())
+        .body(env.to_vec())
+        .send()
+        .await
+        .unwrap()
+}
+
+/// `GET base + path` as JSON; the request must succeed.
+pub async fn get<T: serde::de::DeserializeOwned>(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    path: &str,
+) -> T {
+    let r = http
+        .get(format!("{base}{path}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "GET {path}: {}", r.status());
+    r.json().await.unwrap()
+}
+
+/// A message's envelope as downloaded.
+pub async fn download(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    id: impl std::fmt::Display,
+) -> bytes::Bytes {
+    http.get(format!("{base}/messages/{id}/content"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+}
