@@ -202,7 +202,14 @@ pub struct ListQuery {
     /// Page size, 1–200 (default 50).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<u32>,
+    /// Inbox only (long poll): if the page would be empty, hold the answer up to this many
+    /// seconds (at most 25) until a message makes it non-empty. 0 or absent answers at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait: Option<u32>,
 }
+
+/// Longest `wait` an inbox listing may ask for, in seconds (below every timeout on the way).
+pub const MAX_INBOX_WAIT_SECS: u32 = 25;
 
 /// One page of an inbox or outbox, newest first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -689,3 +689,49 @@ async fn watched_unit_moves_to_sent_only_once_stored() {
     }
     assert_eq!(cm.db().sends(None, 10).await.unwrap().len(), 1, "sent once");
 }
+
+/// `watch --receive` waits on the inbox between rounds: the wait ends when a unit arrives, not
+/// after the interval, and only for unread units (an imported one does not end it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_for_unread_ends_when_a_plan_arrives() {
+    use std::time::{Duration, Instant};
+    let w = world(Backend::Sqlite).await;
+    let cm = w.cm.open().await;
+    let provider = w.provider.open().await;
+    cm.login(Some(w.cm.creds.clone()), false).await.unwrap();
+    provider
+        .login(Some(w.provider.creds.clone()), false)
+        .await
+        .unwrap();
+
+    let t0 = Instant::now();
+    assert!(!provider
+        .wait_for_unread(Duration::from_secs(1))
+        .await
+        .unwrap());
+    assert!(t0.elapsed() >= Duration::from_millis(900), "it did wait");
+
+    let waiting = tokio::spawn(async move {
+        let t0 = Instant::now();
+        let got = provider.wait_for_unread(Duration::from_secs(20)).await;
+        (provider, got, t0.elapsed())
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let plan = unit(FileKind::Upplan, &w.cm, &w.provider, "20250425090000");
+    cm.send_files(plan, "test", false, |_| {}).await.unwrap();
+    let (provider, got, took) = waiting.await.unwrap();
+    assert!(got.unwrap(), "the plan is unread");
+    assert!(
+        took < Duration::from_secs(10),
+        "ended by the arrival: {took:?}"
+    );
+
+    let import_dir = w.dir.path().join("provider-import");
+    let outs = provider.import_all(Some(&import_dir)).await.unwrap();
+    assert_eq!(outs.len(), 1);
+    assert!(outs[0].is_ok(), "{:?}", outs[0].as_ref().err());
+    assert!(!provider
+        .wait_for_unread(Duration::from_secs(1))
+        .await
+        .unwrap());
+}

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use renkei_api::{
     AckOutcome, AckRequest, CertStatus, ErrorCode, ListQuery, MessageId, MessageState,
-    MessageSummary, RejectReason,
+    MessageSummary, RejectReason, MAX_INBOX_WAIT_SECS,
 };
 use renkei_envelope::Header;
 use renkei_format::{validate_file, FileName, Severity};
@@ -147,6 +147,7 @@ impl Office {
                 state: None,
                 before: None,
                 limit: Some(limit.clamp(1, 200)),
+                wait: None,
             })
             .await?;
         let mut out = Vec::new();
@@ -168,6 +169,25 @@ impl Office {
                 .then(b.message.stored_at.cmp(&a.message.stored_at))
         });
         Ok(out)
+    }
+
+    /// Wait up to `wait` (at most [`MAX_INBOX_WAIT_SECS`] seconds are asked of the relay) for
+    /// an unread message; whether there is one. The relay answers as soon as one arrives, so a
+    /// loop of these sees new plans at once without polling.
+    pub async fn wait_for_unread(&self, wait: std::time::Duration) -> Result<bool, ClientError> {
+        let secs = u32::try_from(wait.as_secs())
+            .unwrap_or(u32::MAX)
+            .min(MAX_INBOX_WAIT_SECS);
+        let page = self
+            .relay
+            .inbox(&ListQuery {
+                state: Some(MessageState::Stored),
+                before: None,
+                limit: Some(1),
+                wait: Some(secs),
+            })
+            .await?;
+        Ok(!page.items.is_empty())
     }
 
     /// Download, verify and open a message; return its files without writing anything.
@@ -498,21 +518,25 @@ impl Office {
         &self,
         dir: Option<&Path>,
     ) -> Result<Vec<Result<ImportOutcome, (String, ClientError)>>, ClientError> {
+        // Only the states still waiting are listed: the office's finished history can be long.
         let mut pending: Vec<MessageSummary> = Vec::new();
-        let mut before = None;
-        loop {
-            let page = self
-                .relay
-                .inbox(&ListQuery {
-                    state: None,
-                    before,
-                    limit: Some(200),
-                })
-                .await?;
-            pending.extend(page.items.into_iter().filter(|m| !m.state.is_final()));
-            match page.next_before {
-                Some(b) => before = Some(b),
-                None => break,
+        for state in [MessageState::Stored, MessageState::Downloaded] {
+            let mut before = None;
+            loop {
+                let page = self
+                    .relay
+                    .inbox(&ListQuery {
+                        state: Some(state),
+                        before,
+                        limit: Some(200),
+                        wait: None,
+                    })
+                    .await?;
+                pending.extend(page.items.into_iter().filter(|m| !m.state.is_final()));
+                match page.next_before {
+                    Some(b) => before = Some(b),
+                    None => break,
+                }
             }
         }
         pending.sort_by(|a, b| {

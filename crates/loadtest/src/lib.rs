@@ -15,7 +15,6 @@
 mod fsync;
 pub mod spawn;
 
-use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -58,6 +57,11 @@ pub struct LoadOptions {
     pub max_bytes: usize,
     /// Seed of the size and partner choices (a run is repeatable).
     pub seed: u64,
+    /// Seal every envelope during the load, on the machine under test. By default envelopes
+    /// are sealed before the clock starts (a pool per sending pair, each sent under fresh
+    /// idempotency keys): in service every office seals on its own PC, so the relay's machine
+    /// should not pay for it.
+    pub seal_each: bool,
 }
 
 impl Default for LoadOptions {
@@ -69,6 +73,7 @@ impl Default for LoadOptions {
             min_bytes: 5 * 1024,
             max_bytes: 200 * 1024,
             seed: 1,
+            seal_each: false,
         }
     }
 }
@@ -189,12 +194,15 @@ pub struct Report {
     pub rss_mib_end: Option<f64>,
     /// Peak resident memory of the whole run, prefill included, MiB.
     pub rss_mib_peak: Option<f64>,
-    /// CPU time (user + system) of the whole process during the load, seconds (`--spawn`:
-    /// relay and load generator together).
+    /// CPU time (user + system) of the whole process from the start of the load to the last
+    /// ack, seconds (`--spawn`: relay and load generator together; the pool of envelopes is
+    /// sealed before, and not counted).
     pub cpu_s: Option<f64>,
     /// `cpu_s` per completed round trip, ms: with `n` cores the process cannot complete more
     /// than `n × 1000 / cpu_ms_per_file` round trips per second.
     pub cpu_ms_per_file: Option<f64>,
+    /// Envelopes sealed during the load (`seal_each`) rather than before it.
+    pub sealed_during_load: bool,
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -261,6 +269,13 @@ pub async fn run(participants: Vec<Participant>, opts: &LoadOptions) -> Result<R
         latencies: Mutex::new(Vec::new()),
         seq: AtomicU64::new(0),
     });
+    let pool = if opts.seal_each {
+        None
+    } else {
+        Some(Arc::new(seal_pool(&participants, &certs, opts, &shared)?))
+    };
+    // CPU is counted from here: the pool above is sealed before the clock starts.
+    let cpu_start = spawn::process_cpu_seconds();
     let start = Instant::now();
     let deadline = start + opts.duration;
 
@@ -272,15 +287,17 @@ pub async fn run(participants: Vec<Participant>, opts: &LoadOptions) -> Result<R
         receivers.spawn(async move { receive_loop(p, shared, stop).await });
     }
 
-    // Senders: a fixed pool of workers pulling ticks from a pacer.
-    let ticks: Arc<Mutex<VecDeque<()>>> = Arc::new(Mutex::new(VecDeque::new()));
+    // Senders: a fixed pool of workers taking ticks (permits) from a pacer; the pacer closes
+    // the semaphore at the deadline, which ends the workers waiting for a tick.
+    let ticks = Arc::new(tokio::sync::Semaphore::new(0));
     let mut senders = tokio::task::JoinSet::new();
     for w in 0..opts.concurrency.max(1) {
-        let (participants, certs, shared, ticks) = (
+        let (participants, certs, shared, ticks, pool) = (
             participants.clone(),
             certs.clone(),
             shared.clone(),
             ticks.clone(),
+            pool.clone(),
         );
         let opts = opts.clone();
         senders.spawn(async move {
@@ -290,30 +307,26 @@ pub async fn run(participants: Vec<Participant>, opts: &LoadOptions) -> Result<R
                     return;
                 }
                 if opts.rate > 0.0 {
-                    let took = ticks
-                        .lock()
-                        .map(|mut q| q.pop_front().is_some())
-                        .unwrap_or(false);
-                    if !took {
-                        tokio::time::sleep(Duration::from_millis(1)).await;
-                        continue;
+                    match ticks.acquire().await {
+                        Ok(tick) => tick.forget(),
+                        Err(_) => return,
                     }
                 }
-                let from = rng.gen_range(0..participants.len());
-                let mut to = rng.gen_range(0..participants.len() - 1);
-                if to >= from {
-                    to += 1;
+                if let Some(pool) = &pool {
+                    let sealed = &pool[rng.gen_range(0..pool.len())];
+                    send_sealed(&participants[sealed.from], sealed, &shared).await;
+                    continue;
                 }
+                let (from, to) = pair(&mut rng, participants.len());
                 let len = rng.gen_range(opts.min_bytes..=opts.max_bytes.max(opts.min_bytes));
                 let body = payload(&mut rng, len);
-                send_one(
-                    &participants[from],
-                    &participants[to],
-                    &certs[to],
-                    body,
-                    &shared,
-                )
-                .await;
+                match seal_one(&participants, &certs, (from, to), body, &shared) {
+                    Ok(sealed) => send_sealed(&participants[from], &sealed, &shared).await,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "seal failed");
+                        shared.errors.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
             }
         });
     }
@@ -321,12 +334,11 @@ pub async fn run(participants: Vec<Participant>, opts: &LoadOptions) -> Result<R
         let interval = Duration::from_secs_f64(1.0 / opts.rate);
         let mut next = Instant::now();
         while Instant::now() < deadline {
-            if let Ok(mut q) = ticks.lock() {
-                q.push_back(());
-            }
+            ticks.add_permits(1);
             next += interval;
             tokio::time::sleep_until(next.into()).await;
         }
+        ticks.close();
     }
     while senders.join_next().await.is_some() {}
     let send_secs = start.elapsed().as_secs_f64();
@@ -338,9 +350,13 @@ pub async fn run(participants: Vec<Participant>, opts: &LoadOptions) -> Result<R
     {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // The clock stops at the last ack, not when the receivers' pending long polls end.
+    let total_secs = start.elapsed().as_secs_f64();
+    let cpu_s = cpu_start
+        .zip(spawn::process_cpu_seconds())
+        .map(|(a, b)| b - a);
     stop_receivers.store(true, Ordering::SeqCst);
     while receivers.join_next().await.is_some() {}
-    let total_secs = start.elapsed().as_secs_f64();
 
     let mut lat = shared
         .latencies
@@ -371,8 +387,11 @@ pub async fn run(participants: Vec<Participant>, opts: &LoadOptions) -> Result<R
         rss_mib_start: None,
         rss_mib_end: None,
         rss_mib_peak: None,
-        cpu_s: None,
-        cpu_ms_per_file: None,
+        cpu_s,
+        cpu_ms_per_file: cpu_s
+            .filter(|_| acked > 0)
+            .map(|c| c * 1000.0 / acked as f64),
+        sealed_during_load: opts.seal_each,
     })
 }
 
@@ -386,13 +405,73 @@ fn next_seq(shared: &Shared) -> FileSeq {
         .expect("valid sequence")
 }
 
-async fn send_one(
-    from: &Participant,
-    to: &Participant,
-    to_cert: &OfficeCert,
+/// A sender and receiver, different, chosen at random among `n` offices.
+fn pair(rng: &mut impl Rng, n: usize) -> (usize, usize) {
+    let from = rng.gen_range(0..n);
+    let mut to = rng.gen_range(0..n - 1);
+    if to >= from {
+        to += 1;
+    }
+    (from, to)
+}
+
+/// One sealed 送信単位, ready to send (any number of times, each under a new key).
+struct Sealed {
+    from: usize,
+    envelope: Vec<u8>,
+    /// Payload (CSV) bytes.
+    len: u64,
+}
+
+/// Most sending pairs given envelopes of their own before the load.
+const POOL_PAIRS: usize = 1024;
+/// Envelopes per sending pair in the pool (of independent random sizes).
+const POOL_PER_PAIR: usize = 2;
+
+/// Envelopes for the load, sealed before it: every sending pair (at most [`POOL_PAIRS`], chosen
+/// at random when there are more) gets [`POOL_PER_PAIR`] of random sizes.
+fn seal_pool(
+    participants: &[Arc<Participant>],
+    certs: &[Arc<OfficeCert>],
+    opts: &LoadOptions,
+    shared: &Shared,
+) -> Result<Vec<Sealed>, LoadError> {
+    let n = participants.len();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(opts.seed ^ 0x5EA1);
+    let pairs: Vec<(usize, usize)> = if n * (n - 1) <= POOL_PAIRS {
+        (0..n)
+            .flat_map(|f| (0..n).filter(move |&t| t != f).map(move |t| (f, t)))
+            .collect()
+    } else {
+        (0..POOL_PAIRS).map(|_| pair(&mut rng, n)).collect()
+    };
+    let mut pool = Vec::with_capacity(pairs.len() * POOL_PER_PAIR);
+    for (from, to) in pairs {
+        for _ in 0..POOL_PER_PAIR {
+            let len = rng.gen_range(opts.min_bytes..=opts.max_bytes.max(opts.min_bytes));
+            let body = payload(&mut rng, len);
+            let sealed = seal_one(participants, certs, (from, to), body, shared)
+                .map_err(|e| LoadError::Setup(format!("seal: {e}")))?;
+            pool.push(sealed);
+        }
+    }
+    Ok(pool)
+}
+
+/// Seal `body` as one UPPLAN unit from office `pair.0` to office `pair.1`.
+fn seal_one(
+    participants: &[Arc<Participant>],
+    certs: &[Arc<OfficeCert>],
+    pair: (usize, usize),
     body: Vec<u8>,
     shared: &Shared,
-) {
+) -> Result<Sealed, renkei_envelope::EnvelopeError> {
+    let (from_idx, to_idx) = pair;
+    let (from, to, to_cert) = (
+        &participants[from_idx],
+        &participants[to_idx],
+        &certs[to_idx],
+    );
     let seq = next_seq(shared);
     let name = format!(
         "UPPLAN_202512_{}_43_{}_11_{}.CSV",
@@ -400,7 +479,7 @@ async fn send_one(
     );
     let len = body.len() as u64;
     let files = vec![(name, body)];
-    let sealed = renkei_envelope::seal(
+    let envelope = renkei_envelope::seal(
         &renkei_envelope::SealInput {
             sender: &from.office,
             sender_cert_serial: &from.cert_serial,
@@ -410,25 +489,25 @@ async fn send_one(
             created_at: renkei_pki::now_millis(),
         },
         &from.keys,
-    );
-    let envelope = match sealed {
-        Ok(e) => e,
-        Err(e) => {
-            tracing::warn!(error = %e, "seal failed");
-            shared.errors.fetch_add(1, Ordering::SeqCst);
-            return;
-        }
-    };
+    )?;
+    Ok(Sealed {
+        from: from_idx,
+        envelope,
+        len,
+    })
+}
+
+async fn send_sealed(from: &Participant, sealed: &Sealed, shared: &Shared) {
     let key = uuid::Uuid::now_v7().to_string();
     let t0 = Instant::now();
-    match from.relay.send(&envelope, &key).await {
+    match from.relay.send(&sealed.envelope, &key).await {
         Ok(_) => {
             let ms = t0.elapsed().as_secs_f64() * 1000.0;
             if let Ok(mut l) = shared.latencies.lock() {
                 l.push(ms);
             }
             shared.sent.fetch_add(1, Ordering::SeqCst);
-            shared.bytes.fetch_add(len, Ordering::SeqCst);
+            shared.bytes.fetch_add(sealed.len, Ordering::SeqCst);
         }
         Err(e) => {
             tracing::warn!(error = %e, "send failed");
@@ -436,6 +515,9 @@ async fn send_one(
         }
     }
 }
+
+/// Seconds a receiver's inbox listing waits for a message (long poll).
+const RECEIVER_WAIT_SECS: u32 = 2;
 
 async fn receive_loop(
     p: Arc<Participant>,
@@ -449,6 +531,9 @@ async fn receive_loop(
                 state: Some(MessageState::Stored),
                 before: None,
                 limit: Some(100),
+                // Long poll, as the client's watch does: the relay answers when a message
+                // arrives. Short enough that receivers notice the end of the run quickly.
+                wait: Some(RECEIVER_WAIT_SECS),
             })
             .await;
         let items = match page {
@@ -464,7 +549,6 @@ async fn receive_loop(
             if stop.load(Ordering::SeqCst) {
                 return;
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
             continue;
         }
         for m in items {

@@ -1,8 +1,8 @@
 //! Who is calling: the device certificate from mutual TLS, then the session token bound to it.
 //!
-//! Every check is repeated on every request against the database (revocation and 端末変更 take
-//! effect at once on every relay node), and a token is honoured only from the certificate key
-//! it was issued to.
+//! Every check is repeated on every request against the database, in one read of the
+//! certificate, its device binding and the session (revocation and 端末変更 take effect at once
+//! on every relay node), and a token is honoured only from the certificate key it was issued to.
 
 use axum::extract::FromRequestParts;
 use http::request::Parts;
@@ -46,6 +46,17 @@ pub(crate) async fn check_device(
     state: &RelayState,
     peer: Option<&PeerCertificate>,
 ) -> Result<DeviceCert, ApiError> {
+    authenticate(state, peer, None)
+        .await
+        .map(|(device, _)| device)
+}
+
+/// The device checks and, with a token, the session it names: one store read for both.
+async fn authenticate(
+    state: &RelayState,
+    peer: Option<&PeerCertificate>,
+    token_hash: Option<&str>,
+) -> Result<(DeviceCert, Option<SessionRecord>), ApiError> {
     let peer = peer.ok_or(ApiError::new(ErrorCode::ClientCertRequired))?;
     // rustls verified the chain already; repeat it so that a request that reached the router any
     // other way (tests, a misconfigured listener) is held to the same rule (once per certificate
@@ -56,7 +67,7 @@ pub(crate) async fn check_device(
     let now = state.now();
     let record = state
         .store()
-        .certificate(cert.serial_hex())
+        .request_auth(cert.serial_hex(), token_hash)
         .await?
         .ok_or(ApiError::new(ErrorCode::CertificateUnknown))?;
     if record.office.as_ref() != Some(cert.office()) || record.spki_sha256 != cert.spki_sha256_hex()
@@ -73,20 +84,18 @@ pub(crate) async fn check_device(
         }
         Err(_) => return Err(ApiError::new(ErrorCode::CertificateUnknown)),
     }
-    if state.config().require_device_binding {
-        let devices = state.store().active_devices(cert.office()).await?;
-        if !devices.iter().any(|d| d.spki_sha256 == record.spki_sha256) {
-            return Err(ApiError::detail(
-                ErrorCode::CertificateUnknown,
-                "device is not bound to the office",
-            ));
-        }
+    if state.config().require_device_binding && !record.device_bound {
+        return Err(ApiError::detail(
+            ErrorCode::CertificateUnknown,
+            "device is not bound to the office",
+        ));
     }
-    Ok(DeviceCert {
+    let device = DeviceCert {
         office: cert.office().clone(),
         serial: record.serial,
         spki_sha256: record.spki_sha256,
-    })
+    };
+    Ok((device, record.session))
 }
 
 impl FromRequestParts<RelayState> for DeviceCert {
@@ -116,11 +125,18 @@ pub(crate) async fn check_session(
     token: &str,
     stage: SessionStage,
 ) -> Result<SessionRecord, ApiError> {
-    let session = state
-        .store()
-        .session(&token_hash(token))
-        .await?
-        .ok_or(ApiError::new(ErrorCode::Unauthenticated))?;
+    let session = state.store().session(&token_hash(token)).await?;
+    session_checks(state, device, session, stage)
+}
+
+/// The checks of [`check_session`] on a session already read.
+fn session_checks(
+    state: &RelayState,
+    device: &DeviceCert,
+    session: Option<SessionRecord>,
+    stage: SessionStage,
+) -> Result<SessionRecord, ApiError> {
+    let session = session.ok_or(ApiError::new(ErrorCode::Unauthenticated))?;
     if session.stage != stage {
         return Err(ApiError::new(ErrorCode::Unauthenticated));
     }
@@ -155,9 +171,14 @@ fn bearer(parts: &Parts) -> Option<&str> {
 impl FromRequestParts<RelayState> for OfficeSession {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &RelayState) -> Result<Self, ApiError> {
-        let device = check_device(state, parts.extensions.get::<PeerCertificate>()).await?;
-        let token = bearer(parts).ok_or(ApiError::new(ErrorCode::Unauthenticated))?;
-        let session = check_session(state, &device, token, SessionStage::Office).await?;
+        let peer = parts.extensions.get::<PeerCertificate>();
+        // Without a token the device is still checked first, so its error is the one reported.
+        let Some(token) = bearer(parts) else {
+            check_device(state, peer).await?;
+            return Err(ApiError::new(ErrorCode::Unauthenticated));
+        };
+        let (device, session) = authenticate(state, peer, Some(&token_hash(token))).await?;
+        let session = session_checks(state, &device, session, SessionStage::Office)?;
         Ok(Self {
             office: session.office,
             user_id: session.user_id,

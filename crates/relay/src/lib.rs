@@ -32,6 +32,7 @@ mod history;
 mod notary;
 mod openapi;
 mod retention;
+mod signal;
 mod tls;
 
 use std::collections::HashMap;
@@ -84,6 +85,10 @@ pub struct RelayConfig {
     /// Uploads received at the same time; more wait for a free slot (default 64). Bounds the
     /// memory held by envelopes being checked.
     pub max_concurrent_uploads: u32,
+    /// How often a waiting inbox listing (`wait=N`) re-reads the store besides being woken by
+    /// sends through this node: the longest a message stored through another node takes to show
+    /// up (default 2 s).
+    pub inbox_recheck: Duration,
 }
 
 impl Default for RelayConfig {
@@ -100,6 +105,7 @@ impl Default for RelayConfig {
             lockout: Duration::from_secs(15 * 60),
             orphan_grace: Duration::from_secs(60 * 60),
             max_concurrent_uploads: 64,
+            inbox_recheck: Duration::from_secs(2),
         }
     }
 }
@@ -138,6 +144,9 @@ impl RelayConfig {
         if self.max_concurrent_uploads == 0 {
             return Err(ConfigError::Zero("max_concurrent_uploads"));
         }
+        if self.inbox_recheck.is_zero() {
+            return Err(ConfigError::Zero("inbox_recheck"));
+        }
         if self.session_ttl.is_zero() || self.stage1_ttl.is_zero() {
             return Err(ConfigError::Zero("session lifetimes"));
         }
@@ -169,6 +178,8 @@ struct Inner {
     verified_certs: std::sync::Mutex<HashMap<[u8; 32], Arc<OfficeCert>>>,
     /// Slots for uploads being received ([`RelayConfig::max_concurrent_uploads`]).
     uploads: tokio::sync::Semaphore,
+    /// Wakes inbox listings waiting on this node.
+    inbox_signals: signal::InboxSignals,
 }
 
 /// Bound of the verified-certificate cache (one entry per device; cleared when full).
@@ -220,6 +231,7 @@ impl RelayState {
                 clock,
                 committer: std::sync::OnceLock::new(),
                 verified_certs: std::sync::Mutex::new(HashMap::new()),
+                inbox_signals: signal::InboxSignals::default(),
                 uploads: tokio::sync::Semaphore::new(
                     usize::try_from(config.max_concurrent_uploads).unwrap_or(usize::MAX),
                 ),
@@ -251,6 +263,18 @@ impl RelayState {
             .acquire()
             .await
             .expect("the upload semaphore is never closed")
+    }
+
+    /// Wake-ups of waiting inbox listings.
+    pub(crate) fn inbox_signals(&self) -> &signal::InboxSignals {
+        &self.inner.inbox_signals
+    }
+
+    /// End every waiting inbox listing now (each answers what it has) and every later one at
+    /// once: call when the node begins to shut down, so that draining connections does not
+    /// wait for long polls.
+    pub fn end_inbox_waits(&self) {
+        self.inner.inbox_signals.close();
     }
 
     /// The configuration.

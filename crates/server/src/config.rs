@@ -116,6 +116,10 @@ pub struct RelaySection {
     pub orphan_grace_minutes: u32,
     /// Uploads received at the same time (more wait for a slot).
     pub max_concurrent_uploads: u32,
+    /// Milliseconds between re-reads of the store by a waiting inbox listing: how long a
+    /// message sent through another relay node may take to show up (sends through the same node
+    /// wake it at once).
+    pub inbox_recheck_ms: u64,
 }
 
 /// `[portal]`
@@ -167,6 +171,7 @@ impl Default for RelaySection {
             retention_interval_secs: 3600,
             orphan_grace_minutes: 60,
             max_concurrent_uploads: 64,
+            inbox_recheck_ms: 2000,
         }
     }
 }

@@ -70,6 +70,7 @@ pub fn relay_config(config: &ServerConfig) -> RelayConfig {
         max_failed_logins: config.portal.lockout_after_failures,
         orphan_grace: Duration::from_secs(u64::from(r.orphan_grace_minutes) * 60),
         max_concurrent_uploads: r.max_concurrent_uploads,
+        inbox_recheck: Duration::from_millis(r.inbox_recheck_ms),
         ..RelayConfig::default()
     }
 }
@@ -241,7 +242,12 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServerError> 
     let (stop, _) = watch::channel(false);
     let mut tasks = JoinSet::new();
     {
-        let shutdown = stop_signal(&stop);
+        let stopping = stop_signal(&stop);
+        let relay = relay.clone();
+        let shutdown = async move {
+            stopping.await;
+            relay.end_inbox_waits();
+        };
         tasks.spawn(async move {
             renkei_relay::serve(relay_listener, relay_tls, relay_app, shutdown)
                 .await

@@ -11,7 +11,7 @@ use renkei_ids::OfficeNumber;
 use renkei_store::{
     AuditDraft, AuditRecord, AuditSealer, CountScope, InsertOutcome, Mailbox, MessageId,
     MessageQuery, MessageRecord, MessageState, MessageWrite, MessageWritten, MessagingStore,
-    Millis, ReceiptRecord, SessionRecord, SessionStage, StoreError, StoreResult,
+    Millis, ReceiptRecord, RequestAuth, SessionRecord, SessionStage, StoreError, StoreResult,
     AUDIT_GENESIS_HASH,
 };
 use sqlx::sqlite::SqliteRow;
@@ -106,6 +106,32 @@ fn session_from_row(row: &SqliteRow) -> StoreResult<SessionRecord> {
 fn batch_failed(e: &StoreError) -> StoreError {
     StoreError::Unavailable(format!("group commit failed: {e}"))
 }
+
+/// The columns of [`REQUEST_AUTH`]: the certificate's as `cert_*`, the session's by their names.
+fn request_auth_from_row(row: &SqliteRow) -> StoreResult<RequestAuth> {
+    let office: Option<String> = row.try_get("cert_office").map_err(map_err)?;
+    let token: Option<String> = row.try_get("token_hash").map_err(map_err)?;
+    Ok(RequestAuth {
+        serial: row.try_get("cert_serial").map_err(map_err)?,
+        office: office
+            .map(|o| o.parse().map_err(|e| corrupt("certificate office", e)))
+            .transpose()?,
+        spki_sha256: row.try_get("cert_spki_sha256").map_err(map_err)?,
+        revoked_at: row.try_get("cert_revoked_at").map_err(map_err)?,
+        device_bound: row.try_get("device_bound").map_err(map_err)?,
+        session: token.map(|_| session_from_row(row)).transpose()?,
+    })
+}
+
+/// A request's certificate, device binding and session in one statement (see
+/// [`MessagingStore::request_auth`]).
+const REQUEST_AUTH: &str = "SELECT c.serial AS cert_serial, c.office AS cert_office, \
+     c.spki_sha256 AS cert_spki_sha256, c.revoked_at AS cert_revoked_at, \
+     EXISTS (SELECT 1 FROM device_bindings d WHERE d.office = c.office \
+       AND d.spki_sha256 = c.spki_sha256 AND d.released_at IS NULL) AS device_bound, \
+     s.token_hash, s.stage, s.user_id, s.office, s.spki_sha256, s.created_at, s.expires_at \
+     FROM certificates c LEFT JOIN sessions s ON s.token_hash = ?2 \
+     WHERE c.serial = ?1";
 
 fn to_i64(v: u64, what: &str) -> StoreResult<i64> {
     i64::try_from(v).map_err(|_| StoreError::Conflict(format!("{what} out of range")))
@@ -675,6 +701,20 @@ impl MessagingStore for SqliteStore {
         .await
         .map_err(map_err)?;
         row.as_ref().map(session_from_row).transpose()
+    }
+
+    async fn request_auth(
+        &self,
+        serial: &str,
+        token_hash: Option<&str>,
+    ) -> StoreResult<Option<RequestAuth>> {
+        let row = sqlx::query(REQUEST_AUTH)
+            .bind(serial)
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(request_auth_from_row).transpose()
     }
 
     async fn promote_session(&self, stage1_hash: &str, s: &SessionRecord) -> StoreResult<()> {

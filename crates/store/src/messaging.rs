@@ -258,6 +258,25 @@ pub struct SessionRecord {
     pub expires_at: Millis,
 }
 
+/// What one authenticated request checks, read together: the client certificate's registration
+/// (office, key, revocation), whether its key is an active device of its office, and the session
+/// the bearer token names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestAuth {
+    /// Serial number, lower-case hex.
+    pub serial: String,
+    /// Office the certificate names (None for relay/server certificates).
+    pub office: Option<OfficeNumber>,
+    /// SHA-256 of the certificate's SubjectPublicKeyInfo, lower-case hex.
+    pub spki_sha256: String,
+    /// When revoked, if revoked.
+    pub revoked_at: Option<Millis>,
+    /// An unreleased device binding of `office` has this key.
+    pub device_bound: bool,
+    /// The session of the token hash asked for, if it exists (expired ones too).
+    pub session: Option<SessionRecord>,
+}
+
 /// Storage of the message flow.
 #[async_trait]
 pub trait MessagingStore: Send + Sync {
@@ -414,6 +433,15 @@ pub trait MessagingStore: Send + Sync {
 
     /// A session by token hash (expired ones too: the caller tells "expired" from "unknown").
     async fn session(&self, token_hash: &str) -> StoreResult<Option<SessionRecord>>;
+
+    /// The certificate `serial` with its device binding and, if `token_hash` is given, that
+    /// session, in one query (every request runs it: revocation and 端末変更 take effect at
+    /// once). None if no certificate has that serial.
+    async fn request_auth(
+        &self,
+        serial: &str,
+        token_hash: Option<&str>,
+    ) -> StoreResult<Option<RequestAuth>>;
 
     /// Consume a stage-1 session and store the full session, atomically: NotFound if the
     /// stage-1 session is gone (each stage-1 token works once).

@@ -190,10 +190,22 @@ impl Browser {
             .to_owned())
     }
 
-    /// The page's visible text.
+    /// The page's visible text. A page that navigates between finding its body and reading it
+    /// leaves a stale element: the new page's body is read then (a few tries).
     pub async fn text(&self) -> Result<String, BrowserError> {
-        let body = self.find("body").await?;
-        self.element_text(&body).await
+        let mut tries = 0;
+        loop {
+            let body = self.find("body").await?;
+            match self.element_text(&body).await {
+                Err(BrowserError::Command { message, .. })
+                    if message.contains("stale element") && tries < 5 =>
+                {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// The page source.

@@ -12,7 +12,7 @@ use futures::StreamExt;
 use renkei_api::{
     AckOutcome, AckRequest, AckResponse, ErrorCode, ListQuery, MessageId, MessagePage,
     MessageState, MessageStatus, Problem, SendResponse, HEADER_IDEMPOTENCY_KEY, HEADER_LENGTH,
-    HEADER_MESSAGE_ID, HEADER_SHA256,
+    HEADER_MESSAGE_ID, HEADER_SHA256, MAX_INBOX_WAIT_SECS,
 };
 use renkei_blob::{ByteStream, Expected};
 use renkei_envelope::{EnvelopeError, EnvelopeMeta, EnvelopeReader, Header};
@@ -433,14 +433,17 @@ async fn send_inner(
         "send stages"
     );
     match outcome {
-        Ok(InsertOutcome::Inserted) => Ok((
-            StatusCode::CREATED,
-            SendResponse {
-                message: summary(state, &m),
-                receipt: signed,
-                duplicate: false,
-            },
-        )),
+        Ok(InsertOutcome::Inserted) => {
+            state.inbox_signals().notify(&m.recipient);
+            Ok((
+                StatusCode::CREATED,
+                SendResponse {
+                    message: summary(state, &m),
+                    receipt: signed,
+                    duplicate: false,
+                },
+            ))
+        }
         Ok(InsertOutcome::Duplicate(prior)) => {
             discard().await;
             Ok((StatusCode::OK, existing_response(state, &prior).await?))
@@ -504,9 +507,9 @@ fn page(state: &RelayState, items: Vec<MessageRecord>, limit: u32) -> MessagePag
 async fn list(
     state: &RelayState,
     session: &OfficeSession,
-    q: ListQuery,
+    q: &ListQuery,
     mailbox: Mailbox,
-) -> ApiResult<Json<MessagePage>> {
+) -> ApiResult<MessagePage> {
     let limit = q.limit.unwrap_or(50).clamp(1, 200);
     let items = state
         .store()
@@ -518,7 +521,47 @@ async fn list(
             limit,
         })
         .await?;
-    Ok(Json(page(state, items, limit)))
+    Ok(page(state, items, limit))
+}
+
+/// The inbox page of `q`; with `wait`, an empty page is held until a message arrives (woken by
+/// sends through this node, re-read every [`crate::RelayConfig::inbox_recheck`] for the others),
+/// the wait is over or the node shuts down.
+async fn inbox_page(
+    state: &RelayState,
+    session: &OfficeSession,
+    q: &ListQuery,
+) -> ApiResult<MessagePage> {
+    let wait = q.wait.unwrap_or(0);
+    if wait > MAX_INBOX_WAIT_SECS {
+        return Err(ApiError::detail(
+            ErrorCode::BadRequest,
+            format!("wait is at most {MAX_INBOX_WAIT_SECS} seconds"),
+        ));
+    }
+    if wait == 0 {
+        return list(state, session, q, Mailbox::Inbox).await;
+    }
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(wait.into());
+    let signals = state.inbox_signals();
+    let signal = signals.subscribe(&session.office);
+    loop {
+        // Registered before the read, so a send committed between the read and the wait wakes it.
+        let woken = signal.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        let page = list(state, session, q, Mailbox::Inbox).await?;
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if !page.items.is_empty() || left.is_zero() {
+            return Ok(page);
+        }
+        if signals
+            .wait(woken, left.min(state.config().inbox_recheck))
+            .await
+        {
+            return Ok(page);
+        }
+    }
 }
 
 /// Messages addressed to the session's office, newest first.
@@ -529,7 +572,7 @@ pub(crate) async fn inbox(
     session: OfficeSession,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<MessagePage>> {
-    list(&state, &session, q, Mailbox::Inbox).await
+    inbox_page(&state, &session, &q).await.map(Json)
 }
 
 /// Messages the session's office sent, newest first.
@@ -540,7 +583,13 @@ pub(crate) async fn outbox(
     session: OfficeSession,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<MessagePage>> {
-    list(&state, &session, q, Mailbox::Outbox).await
+    if q.wait.is_some_and(|w| w > 0) {
+        return Err(ApiError::detail(
+            ErrorCode::BadRequest,
+            "wait applies to the inbox only",
+        ));
+    }
+    list(&state, &session, &q, Mailbox::Outbox).await.map(Json)
 }
 
 fn parse_id(raw: &str) -> ApiResult<MessageId> {

@@ -7,8 +7,8 @@ use renkei_ids::{OfficeNumber, PersonalUserId};
 
 use crate::{
     AuditDraft, AuditRecord, AuditSealer, CountScope, InsertOutcome, Mailbox, MessageId,
-    MessageQuery, MessageRecord, MessageState, ReceiptRecord, SessionRecord, SessionStage, Store,
-    StoreError, AUDIT_GENESIS_HASH,
+    MessageQuery, MessageRecord, MessageState, ReceiptRecord, RequestAuth, SessionRecord,
+    SessionStage, Store, StoreError, AUDIT_GENESIS_HASH,
 };
 
 /// A deterministic stand-in for the relay's signer: the store must call it with `seq` and
@@ -101,6 +101,7 @@ pub async fn run<S: Store>(store: &S) {
     audit_chain(store).await;
     retention(store).await;
     sessions(store).await;
+    request_auth(store).await;
 }
 
 async fn lifecycle<S: Store>(store: &S) {
@@ -631,4 +632,119 @@ async fn sessions<S: Store>(store: &S) {
     assert!(store.session("h2").await.unwrap().is_some());
     assert!(store.delete_session("h2").await.unwrap());
     assert!(!store.delete_session("h2").await.unwrap());
+}
+
+/// The per-request read: certificate, device binding and session together, each part changing
+/// the answer as soon as the row it reads changes.
+async fn request_auth<S: Store>(store: &S) {
+    use super::enrollment::{sample_account, sample_cert, sample_office};
+    use crate::DeviceBinding;
+    const T: i64 = 1_750_000_000_000;
+    let o = sample_office("1390000077", T);
+    store
+        .register_office(&o, &sample_account("KJ139000007701", &o.number, T))
+        .await
+        .unwrap();
+    let spki = "cd".repeat(32);
+    store
+        .insert_certificate(&sample_cert("7e01", &o.number, &spki, T, T + 1_000_000))
+        .await
+        .unwrap();
+    assert_eq!(store.request_auth("7e99", None).await.unwrap(), None);
+    let unbound = RequestAuth {
+        serial: "7e01".into(),
+        office: Some(o.number.clone()),
+        spki_sha256: spki.clone(),
+        revoked_at: None,
+        device_bound: false,
+        session: None,
+    };
+    assert_eq!(
+        store.request_auth("7e01", None).await.unwrap(),
+        Some(unbound.clone())
+    );
+    // Another office's device with the same key does not bind this one.
+    store
+        .bind_device(
+            &DeviceBinding {
+                office: o.number.clone(),
+                spki_sha256: "ef".repeat(32),
+                cert_serial: "7e02".into(),
+                label: "PC-2".into(),
+                bound_at: T,
+                released_at: None,
+            },
+            2,
+        )
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .request_auth("7e01", None)
+            .await
+            .unwrap()
+            .unwrap()
+            .device_bound
+    );
+    store
+        .bind_device(
+            &DeviceBinding {
+                office: o.number.clone(),
+                spki_sha256: spki.clone(),
+                cert_serial: "7e01".into(),
+                label: "PC-1".into(),
+                bound_at: T,
+                released_at: None,
+            },
+            2,
+        )
+        .await
+        .unwrap();
+    let session = SessionRecord {
+        token_hash: "auth-h1".into(),
+        stage: SessionStage::Office,
+        user_id: "c0000000077".parse().unwrap(),
+        office: o.number.clone(),
+        spki_sha256: spki.clone(),
+        created_at: T,
+        expires_at: T + 60_000,
+    };
+    store.insert_session(&session).await.unwrap();
+    assert_eq!(
+        store.request_auth("7e01", Some("auth-h1")).await.unwrap(),
+        Some(RequestAuth {
+            device_bound: true,
+            session: Some(session.clone()),
+            ..unbound.clone()
+        })
+    );
+    // An unknown token leaves the certificate's answer as it is.
+    let no_session = store
+        .request_auth("7e01", Some("auth-nope"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(no_session.device_bound && no_session.session.is_none());
+    // Revocation and 端末変更 show on the next read.
+    store
+        .revoke_certificate("7e01", T + 5, "keyCompromise")
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .request_auth("7e01", Some("auth-h1"))
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at,
+        Some(T + 5)
+    );
+    store.release_devices(&o.number, T + 6).await.unwrap();
+    let released = store
+        .request_auth("7e01", Some("auth-h1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!released.device_bound);
+    assert_eq!(released.session, Some(session));
 }

@@ -64,14 +64,17 @@ pub(super) async fn watch(args: &ClientArgs, a: &WatchArgs) -> anyhow::Result<Ex
         if let Err(e) = o.flush_outbox(|_| {}).await {
             eprintln!("{e}");
         }
+        let mut receive_clean = true;
         if a.receive {
             let received = match o.import_all(None).await {
                 Ok(r) => r,
                 Err(e) => {
                     eprintln!("{e}");
+                    receive_clean = false;
                     Vec::new()
                 }
             };
+            receive_clean &= received.iter().all(Result::is_ok);
             for r in received {
                 match r {
                     Ok(out) if args.json => println!("{}", serde_json::to_string(&out)?),
@@ -87,7 +90,19 @@ pub(super) async fn watch(args: &ClientArgs, a: &WatchArgs) -> anyhow::Result<Ex
         if a.scans != 0 && n >= a.scans {
             break;
         }
-        tokio::time::sleep(Duration::from_secs(a.interval.max(1))).await;
+        let interval = Duration::from_secs(a.interval.max(1));
+        let started = std::time::Instant::now();
+        // After a clean receiving round nothing is unread, so waiting on the inbox itself (long
+        // poll) ends the moment a new unit arrives and the next round imports it at once. After
+        // a round with a failure, the failed message is still unread: keep the interval then.
+        if a.receive && receive_clean {
+            match o.wait_for_unread(interval).await {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(e) => eprintln!("{e}"),
+            }
+        }
+        tokio::time::sleep(interval.saturating_sub(started.elapsed())).await;
     }
     Ok(ExitCode::SUCCESS)
 }
