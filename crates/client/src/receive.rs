@@ -539,6 +539,9 @@ impl Office {
                 }
             }
         }
+        // A message downloaded (by another device) between the two listings shows up twice.
+        let mut seen = std::collections::HashSet::new();
+        pending.retain(|m| seen.insert(m.id));
         pending.sort_by(|a, b| {
             a.file_seq
                 .cmp(&b.file_seq)

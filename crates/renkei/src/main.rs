@@ -10,6 +10,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc rather than the system allocator: the relay allocates and frees per request (HTTP
+/// frames, JSON, receipts) across threads, where glibc malloc showed ≈ 8 % of a load run's CPU
+/// (docs/PERFORMANCE.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Renkei — ケアプランデータ連携（居宅介護支援事業所とサービス事業所の予定・実績のやり取り）
 /// / care plan data linkage between care offices.
 #[derive(Debug, Parser)]
