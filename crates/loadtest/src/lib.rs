@@ -425,11 +425,15 @@ struct Sealed {
 
 /// Most sending pairs given envelopes of their own before the load.
 const POOL_PAIRS: usize = 1024;
-/// Envelopes per sending pair in the pool (of independent random sizes).
+/// Envelopes per sending pair in the pool (of independent random sizes), at least.
 const POOL_PER_PAIR: usize = 2;
+/// Envelopes in the pool, at least (few offices get more per pair, so that sizes still spread
+/// over the whole range).
+const POOL_MIN: usize = 256;
 
 /// Envelopes for the load, sealed before it: every sending pair (at most [`POOL_PAIRS`], chosen
-/// at random when there are more) gets [`POOL_PER_PAIR`] of random sizes.
+/// at random when there are more) gets [`POOL_PER_PAIR`] or more of random sizes, [`POOL_MIN`]
+/// in all at least.
 fn seal_pool(
     participants: &[Arc<Participant>],
     certs: &[Arc<OfficeCert>],
@@ -445,9 +449,10 @@ fn seal_pool(
     } else {
         (0..POOL_PAIRS).map(|_| pair(&mut rng, n)).collect()
     };
-    let mut pool = Vec::with_capacity(pairs.len() * POOL_PER_PAIR);
+    let per_pair = POOL_PER_PAIR.max(POOL_MIN.div_ceil(pairs.len()));
+    let mut pool = Vec::with_capacity(pairs.len() * per_pair);
     for (from, to) in pairs {
-        for _ in 0..POOL_PER_PAIR {
+        for _ in 0..per_pair {
             let len = rng.gen_range(opts.min_bytes..=opts.max_bytes.max(opts.min_bytes));
             let body = payload(&mut rng, len);
             let sealed = seal_one(participants, certs, (from, to), body, shared)
