@@ -180,6 +180,9 @@ struct Inner {
     uploads: tokio::sync::Semaphore,
     /// Wakes inbox listings waiting on this node.
     inbox_signals: signal::InboxSignals,
+    /// Started on the first waiting listing: forwards the store's inbox events (sends through
+    /// other nodes) to `inbox_signals`.
+    inbox_listener: std::sync::OnceLock<()>,
 }
 
 /// Bound of the verified-certificate cache (one entry per device; cleared when full).
@@ -232,6 +235,7 @@ impl RelayState {
                 committer: std::sync::OnceLock::new(),
                 verified_certs: std::sync::Mutex::new(HashMap::new()),
                 inbox_signals: signal::InboxSignals::default(),
+                inbox_listener: std::sync::OnceLock::new(),
                 uploads: tokio::sync::Semaphore::new(
                     usize::try_from(config.max_concurrent_uploads).unwrap_or(usize::MAX),
                 ),
@@ -265,8 +269,12 @@ impl RelayState {
             .expect("the upload semaphore is never closed")
     }
 
-    /// Wake-ups of waiting inbox listings.
+    /// Wake-ups of waiting inbox listings (on first use, also listening to the store's inbox
+    /// events, so that sends through other nodes wake them too).
     pub(crate) fn inbox_signals(&self) -> &signal::InboxSignals {
+        self.inner.inbox_listener.get_or_init(|| {
+            tokio::spawn(signal::forward_store_events(Arc::downgrade(&self.inner)));
+        });
         &self.inner.inbox_signals
     }
 

@@ -1,9 +1,11 @@
 //! Wake-ups for long-polling inbox listings (`GET /messages/inbox?wait=N`).
 //!
 //! A listing that finds nothing new waits on its office's [`Notify`]; a send stored through this
-//! node wakes it at once. The signal is only a hint: a waiting listing also re-reads the store
-//! every [`RelayConfig::inbox_recheck`](crate::RelayConfig::inbox_recheck), so a message stored
-//! through another relay node shows up within that interval and the nodes stay stateless.
+//! node wakes it at once, and so does one stored through another node when the store announces
+//! it ([`forward_store_events`]: PostgreSQL LISTEN/NOTIFY). The signal is only a hint: a waiting
+//! listing also re-reads the store every
+//! [`RelayConfig::inbox_recheck`](crate::RelayConfig::inbox_recheck), so a lost event delays a
+//! message by at most that interval and the nodes stay stateless.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,6 +13,34 @@ use std::sync::{Arc, Mutex, Weak};
 
 use renkei_ids::OfficeNumber;
 use tokio::sync::Notify;
+
+/// Forward the store's inbox events to the node's signals for as long as the relay state lives;
+/// a lost subscription is renewed after a second (events in the gap are caught by re-reads).
+pub(crate) async fn forward_store_events(inner: std::sync::Weak<crate::Inner>) {
+    use futures::StreamExt;
+    loop {
+        let Some(state) = inner.upgrade() else { return };
+        let events = state.store.inbox_events().await;
+        drop(state);
+        match events {
+            Ok(None) => return,
+            Ok(Some(mut events)) => {
+                while let Some(event) = events.next().await {
+                    let Some(state) = inner.upgrade() else { return };
+                    match event {
+                        Ok(office) => state.inbox_signals.notify(&office),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "inbox events interrupted");
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot listen to inbox events"),
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+}
 
 /// One [`Notify`] per office that has a listing waiting on this node.
 #[derive(Default)]

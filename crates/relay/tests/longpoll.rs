@@ -37,11 +37,20 @@ fn wait_in_background(
 
 /// A second relay node on the same store and blobs (its own signals, as another process has).
 fn second_node(fx: &Fixture, config: RelayConfig) -> axum::Router {
+    second_node_on(fx, fx.store.clone(), config)
+}
+
+/// A second relay node on `store` (e.g. its own pool on the same database) and the same blobs.
+fn second_node_on(
+    fx: &Fixture,
+    store: Arc<dyn renkei_store::Store>,
+    config: RelayConfig,
+) -> axum::Router {
     let notary = Arc::new(
         EvidenceNotary::new(&fx.pki.relay_key_pkcs8, &fx.pki.relay_cert.pem).expect("notary"),
     );
     let state = RelayState::new(
-        fx.store.clone(),
+        store,
         fx.blobs.clone(),
         notary,
         fx.pki.ca.ca_cert_pem().to_owned(),
@@ -147,6 +156,36 @@ async fn waits_on_postgres_too() {
     let (_, page, took) = waiting.await.unwrap();
     assert_eq!(page.unwrap().items[0].id, id);
     assert!(took < Duration::from_secs(10), "{took:?}");
+}
+
+/// PostgreSQL announces each commit (LISTEN/NOTIFY): a listing waiting on another node, with its
+/// own connection pool and re-reads two minutes apart, is woken at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_through_another_postgres_node_wakes_the_wait() {
+    let mut stores = pg_stores(2).await;
+    let node2_store = stores.pop().unwrap();
+    let (blobs, d) = local_blobs().await;
+    let mut fx = fixture(stores.pop().unwrap(), blobs, signal_only()).await;
+    fx.keep(d);
+    let a = fx.login(&fx.a).await;
+    let b_on_node2 = Client {
+        app: second_node_on(&fx, node2_store, signal_only()),
+        ..fx.login(&fx.b).await
+    };
+    // The first waiting listing starts node 2's subscription; give it a moment to LISTEN.
+    let r = b_on_node2.get(&format!("{UNREAD}&wait=1")).await;
+    assert_eq!(r.status, StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let waiting = wait_in_background(b_on_node2, 20);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let id = send_a_to_b(&fx, &a, "lp-pg-2").await;
+    let (status, page, took) = waiting.await.unwrap();
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page.unwrap().items[0].id, id);
+    assert!(
+        took < Duration::from_secs(10),
+        "woken by the notification, not the 20 s wait or the 120 s re-read: {took:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

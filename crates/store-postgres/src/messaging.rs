@@ -129,6 +129,11 @@ const REQUEST_AUTH: &str = "SELECT c.serial AS cert_serial, c.office AS cert_off
      FROM certificates c LEFT JOIN sessions s ON s.token_hash = $2 \
      WHERE c.serial = $1";
 
+/// The LISTEN/NOTIFY channel of new messages; the payload is the recipient's office number.
+/// (Database-wide: stores on other schemas of the same database may hear each other, which
+/// only costs a listing a re-read.)
+const INBOX_CHANNEL: &str = "renkei_inbox";
+
 fn to_i64(v: u64, what: &str) -> StoreResult<i64> {
     i64::try_from(v).map_err(|_| StoreError::Conflict(format!("{what} out of range")))
 }
@@ -317,6 +322,13 @@ impl MessagingStore for PgStore {
         }
         insert_receipt(&mut tx, receipt).await?;
         append_audit_in(&mut tx, audit, sealer).await?;
+        // Delivered to every listening node when (and only if) the transaction commits.
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(INBOX_CHANNEL)
+            .bind(m.recipient.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
         tx.commit().await.map_err(map_err)?;
         Ok(InsertOutcome::Inserted)
     }
@@ -580,6 +592,25 @@ impl MessagingStore for PgStore {
         .await
         .map_err(map_err)?;
         row.as_ref().map(session_from_row).transpose()
+    }
+
+    async fn inbox_events(&self) -> StoreResult<Option<renkei_store::InboxEvents>> {
+        use futures::StreamExt;
+        let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool)
+            .await
+            .map_err(map_err)?;
+        listener.listen(INBOX_CHANNEL).await.map_err(map_err)?;
+        Ok(Some(
+            listener
+                .into_stream()
+                .map(|n| {
+                    let n = n.map_err(map_err)?;
+                    n.payload()
+                        .parse::<OfficeNumber>()
+                        .map_err(|e| corrupt("inbox notification", e))
+                })
+                .boxed(),
+        ))
     }
 
     async fn request_auth(

@@ -277,6 +277,9 @@ pub struct RequestAuth {
     pub session: Option<SessionRecord>,
 }
 
+/// Recipients of newly stored messages (see [`MessagingStore::inbox_events`]).
+pub type InboxEvents = futures::stream::BoxStream<'static, StoreResult<OfficeNumber>>;
+
 /// Storage of the message flow.
 #[async_trait]
 pub trait MessagingStore: Send + Sync {
@@ -442,6 +445,15 @@ pub trait MessagingStore: Send + Sync {
         serial: &str,
         token_hash: Option<&str>,
     ) -> StoreResult<Option<RequestAuth>>;
+
+    /// The recipients of new messages as they commit, through any node sharing this store,
+    /// where the backend has such a channel (PostgreSQL: LISTEN/NOTIFY); `None` where it has not
+    /// (SQLite: one node, whose sends wake its listings directly). A hint only: a lost event
+    /// delays a waiting listing until its next re-read, and the stream may end (subscribe
+    /// again).
+    async fn inbox_events(&self) -> StoreResult<Option<InboxEvents>> {
+        Ok(None)
+    }
 
     /// Consume a stage-1 session and store the full session, atomically: NotFound if the
     /// stage-1 session is gone (each stage-1 token works once).
