@@ -322,14 +322,18 @@ impl MessagingStore for PgStore {
         }
         insert_receipt(&mut tx, receipt).await?;
         append_audit_in(&mut tx, audit, sealer).await?;
-        // Delivered to every listening node when (and only if) the transaction commits.
-        sqlx::query("SELECT pg_notify($1, $2)")
+        tx.commit().await.map_err(map_err)?;
+        // Announced after the commit, in a statement of its own: a NOTIFY inside the message's
+        // transaction would serialise every sending commit on PostgreSQL's notification queue
+        // lock. A lost announcement only costs waiting listings a re-read.
+        if let Err(e) = sqlx::query("SELECT pg_notify($1, $2)")
             .bind(INBOX_CHANNEL)
             .bind(m.recipient.as_str())
-            .execute(&mut *tx)
+            .execute(&self.pool)
             .await
-            .map_err(map_err)?;
-        tx.commit().await.map_err(map_err)?;
+        {
+            tracing::warn!(error = %e, "could not announce a new message");
+        }
         Ok(InsertOutcome::Inserted)
     }
 
