@@ -188,13 +188,7 @@ async fn invalid_files_are_never_sent_unless_overridden() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tampered_download_is_refused_and_nothing_written() {
     let w = world(Backend::Sqlite).await;
-    let cm = w.cm.open().await;
-    let provider = w.provider.open().await;
-    cm.login(Some(w.cm.creds.clone()), false).await.unwrap();
-    provider
-        .login(Some(w.provider.creds.clone()), false)
-        .await
-        .unwrap();
+    let (cm, provider) = both_logged_in(&w).await;
     cm.send_files(
         unit(FileKind::Upplan, &w.cm, &w.provider, "20250425090000"),
         "test",
@@ -236,6 +230,18 @@ async fn tampered_download_is_refused_and_nothing_written() {
     );
 }
 
+/// Both offices opened and logged in (the login not remembered).
+async fn both_logged_in(w: &World) -> (renkei_client::Office, renkei_client::Office) {
+    let cm = w.cm.open().await;
+    let provider = w.provider.open().await;
+    cm.login(Some(w.cm.creds.clone()), false).await.unwrap();
+    provider
+        .login(Some(w.provider.creds.clone()), false)
+        .await
+        .unwrap();
+    (cm, provider)
+}
+
 /// Both offices logged in, one 予定 unit sent from the care manager and waiting in the
 /// provider's inbox.
 async fn plan_sent(
@@ -246,13 +252,7 @@ async fn plan_sent(
     Vec<renkei_client::UnitFile>,
     renkei_api::MessageId,
 ) {
-    let cm = w.cm.open().await;
-    let provider = w.provider.open().await;
-    cm.login(Some(w.cm.creds.clone()), false).await.unwrap();
-    provider
-        .login(Some(w.provider.creds.clone()), false)
-        .await
-        .unwrap();
+    let (cm, provider) = both_logged_in(w).await;
     let plan = unit(FileKind::Upplan, &w.cm, &w.provider, "20250425090000");
     cm.send_files(plan.clone(), "test", false, |_| {})
         .await
@@ -489,13 +489,7 @@ async fn web_ui_retries_the_outbox_in_the_background() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_folder_round_trip() {
     let w = world(Backend::Sqlite).await;
-    let cm = w.cm.open().await;
-    let provider = w.provider.open().await;
-    cm.login(Some(w.cm.creds.clone()), false).await.unwrap();
-    provider
-        .login(Some(w.provider.creds.clone()), false)
-        .await
-        .unwrap();
+    let (cm, provider) = both_logged_in(&w).await;
     let watch = w.dir.path().join("export");
     std::fs::create_dir_all(&watch).unwrap();
     let plan = unit(FileKind::Upplan, &w.cm, &w.provider, "20250425090000");
@@ -696,13 +690,7 @@ async fn watched_unit_moves_to_sent_only_once_stored() {
 async fn waiting_for_unread_ends_when_a_plan_arrives() {
     use std::time::{Duration, Instant};
     let w = world(Backend::Sqlite).await;
-    let cm = w.cm.open().await;
-    let provider = w.provider.open().await;
-    cm.login(Some(w.cm.creds.clone()), false).await.unwrap();
-    provider
-        .login(Some(w.provider.creds.clone()), false)
-        .await
-        .unwrap();
+    let (cm, provider) = both_logged_in(&w).await;
 
     let t0 = Instant::now();
     assert!(!provider

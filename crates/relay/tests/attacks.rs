@@ -14,15 +14,6 @@ use renkei_api::{
 use renkei_relay::RelayConfig;
 use sha2::{Digest, Sha256};
 
-async fn sqlite_fixture(config: RelayConfig) -> Fixture {
-    let (store, d1) = sqlite_store().await;
-    let (blobs, d2) = local_blobs().await;
-    let mut fx = fixture(store, blobs, config).await;
-    fx.keep(d1);
-    fx.keep(d2);
-    fx
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn other_offices_cannot_see_or_touch_a_message() {
     let fx = sqlite_fixture(RelayConfig::default()).await;

@@ -68,15 +68,6 @@ fn signal_only() -> RelayConfig {
     }
 }
 
-async fn sqlite_fixture(config: RelayConfig) -> Fixture {
-    let (store, d1) = sqlite_store().await;
-    let (blobs, d2) = local_blobs().await;
-    let mut fx = fixture(store, blobs, config).await;
-    fx.keep(d1);
-    fx.keep(d2);
-    fx
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_send_through_the_same_node_ends_the_wait_at_once() {
     let fx = sqlite_fixture(signal_only()).await;

@@ -524,6 +524,16 @@ pub async fn pg_stores(n: usize) -> Vec<Arc<dyn Store>> {
     out
 }
 
+/// The relay on a fresh SQLite store and local payload directory (kept with the fixture).
+pub async fn sqlite_fixture(config: RelayConfig) -> Fixture {
+    let (store, d1) = sqlite_store().await;
+    let (blobs, d2) = local_blobs().await;
+    let mut fx = fixture(store, blobs, config).await;
+    fx.keep(d1);
+    fx.keep(d2);
+    fx
+}
+
 /// A local blob store in a temp dir.
 pub async fn local_blobs() -> (Arc<dyn BlobStore>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
