@@ -86,8 +86,8 @@ pub struct RelayConfig {
     /// memory held by envelopes being checked.
     pub max_concurrent_uploads: u32,
     /// How often a waiting inbox listing (`wait=N`) re-reads the store besides being woken by
-    /// sends through this node: the longest a message stored through another node takes to show
-    /// up (default 2 s).
+    /// sends (through this node directly, through others by the store's inbox events): the
+    /// longest a lost wake-up delays a message (default 2 s).
     pub inbox_recheck: Duration,
 }
 

@@ -116,9 +116,9 @@ pub struct RelaySection {
     pub orphan_grace_minutes: u32,
     /// Uploads received at the same time (more wait for a slot).
     pub max_concurrent_uploads: u32,
-    /// Milliseconds between re-reads of the store by a waiting inbox listing: how long a
-    /// message sent through another relay node may take to show up (sends through the same node
-    /// wake it at once).
+    /// Milliseconds between re-reads of the store by a waiting inbox listing, besides the
+    /// wake-ups of sends (same node directly, other nodes by PostgreSQL LISTEN/NOTIFY): the
+    /// longest a lost wake-up delays a message.
     pub inbox_recheck_ms: u64,
 }
 
