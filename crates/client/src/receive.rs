@@ -532,7 +532,7 @@ impl Office {
                         wait: None,
                     })
                     .await?;
-                pending.extend(page.items.into_iter().filter(|m| !m.state.is_final()));
+                pending.extend(page.items);
                 match page.next_before {
                     Some(b) => before = Some(b),
                     None => break,

@@ -269,13 +269,17 @@ impl RelayState {
             .expect("the upload semaphore is never closed")
     }
 
-    /// Wake-ups of waiting inbox listings (on first use, also listening to the store's inbox
-    /// events, so that sends through other nodes wake them too).
+    /// Wake-ups of waiting inbox listings.
     pub(crate) fn inbox_signals(&self) -> &signal::InboxSignals {
+        &self.inner.inbox_signals
+    }
+
+    /// Start forwarding the store's inbox events (sends through other nodes) to the signals,
+    /// once per node; called by waiting listings, so a node nobody waits on never listens.
+    pub(crate) fn listen_to_store_events(&self) {
         self.inner.inbox_listener.get_or_init(|| {
             tokio::spawn(signal::forward_store_events(Arc::downgrade(&self.inner)));
         });
-        &self.inner.inbox_signals
     }
 
     /// End every waiting inbox listing now (each answers what it has) and every later one at

@@ -35,6 +35,26 @@ fn wait_in_background(
     })
 }
 
+/// `waiter` (B, on whichever node) starts a 20 s wait; A then sends to B through `a`. The id
+/// sent, and the waiter's answer and how long it waited.
+async fn wait_while_a_sends(
+    fx: &Fixture,
+    a: &Client,
+    waiter: Client,
+    key: &str,
+) -> (
+    renkei_api::MessageId,
+    StatusCode,
+    Option<MessagePage>,
+    Duration,
+) {
+    let waiting = wait_in_background(waiter, 20);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let id = send_a_to_b(fx, a, key).await;
+    let (status, page, took) = waiting.await.unwrap();
+    (id, status, page, took)
+}
+
 /// A second relay node on the same store and blobs (its own signals, as another process has).
 fn second_node(fx: &Fixture, config: RelayConfig) -> axum::Router {
     second_node_on(fx, fx.store.clone(), config)
@@ -124,11 +144,8 @@ async fn a_send_through_another_node_shows_up_within_the_recheck() {
         ),
         ..fx.login(&fx.b).await
     };
-    let waiting = wait_in_background(b_on_node2, 20);
-    tokio::time::sleep(Duration::from_millis(300)).await;
     // Sent through node 1: node 2 hears no signal, its re-check finds the message.
-    let id = send_a_to_b(&fx, &a, "lp-3").await;
-    let (status, page, took) = waiting.await.unwrap();
+    let (id, status, page, took) = wait_while_a_sends(&fx, &a, b_on_node2, "lp-3").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(page.unwrap().items[0].id, id);
     assert!(took < Duration::from_secs(10), "{took:?}");
@@ -141,10 +158,7 @@ async fn waits_on_postgres_too() {
     fx.keep(d);
     let a = fx.login(&fx.a).await;
     let b = fx.login(&fx.b).await;
-    let waiting = wait_in_background(b, 20);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let id = send_a_to_b(&fx, &a, "lp-pg").await;
-    let (_, page, took) = waiting.await.unwrap();
+    let (id, _, page, took) = wait_while_a_sends(&fx, &a, b, "lp-pg").await;
     assert_eq!(page.unwrap().items[0].id, id);
     assert!(took < Duration::from_secs(10), "{took:?}");
 }
@@ -167,10 +181,7 @@ async fn a_send_through_another_postgres_node_wakes_the_wait() {
     let r = b_on_node2.get(&format!("{UNREAD}&wait=1")).await;
     assert_eq!(r.status, StatusCode::OK);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let waiting = wait_in_background(b_on_node2, 20);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let id = send_a_to_b(&fx, &a, "lp-pg-2").await;
-    let (status, page, took) = waiting.await.unwrap();
+    let (id, status, page, took) = wait_while_a_sends(&fx, &a, b_on_node2, "lp-pg-2").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(page.unwrap().items[0].id, id);
     assert!(

@@ -525,8 +525,9 @@ async fn list(
 }
 
 /// The inbox page of `q`; with `wait`, an empty page is held until a message arrives (woken by
-/// sends through this node, re-read every [`crate::RelayConfig::inbox_recheck`] for the others),
-/// the wait is over or the node shuts down.
+/// sends through this node and by the store's events for the others, re-read every
+/// [`crate::RelayConfig::inbox_recheck`] in case an event is lost), the wait is over or the node
+/// shuts down.
 async fn inbox_page(
     state: &RelayState,
     session: &OfficeSession,
@@ -543,6 +544,7 @@ async fn inbox_page(
         return list(state, session, q, Mailbox::Inbox).await;
     }
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(wait.into());
+    state.listen_to_store_events();
     let signals = state.inbox_signals();
     let signal = signals.subscribe(&session.office);
     loop {
