@@ -355,7 +355,12 @@ async fn operators_see_relay_counts_but_no_file() {
             signature: "c2ln".into(),
         };
         fx.store
-            .insert_message(&m, &receipt, &[], &common::Sha256Sealer)
+            .insert_message(
+                &m,
+                &receipt,
+                &[],
+                &(std::sync::Arc::new(common::Sha256Sealer) as _),
+            )
             .await
             .unwrap();
     }

@@ -16,10 +16,8 @@
 
 use std::sync::Arc;
 
-use renkei_store::{MessageWrite, MessageWritten, Store, StoreError, StoreResult};
+use renkei_store::{MessageWrite, MessageWritten, SharedSealer, Store, StoreError, StoreResult};
 use tokio::sync::{mpsc, oneshot};
-
-use crate::notary::Notary;
 
 /// Largest batch: bounds the time one transaction holds SQLite's write lock.
 const MAX_BATCH: usize = 128;
@@ -43,9 +41,9 @@ impl std::fmt::Debug for Job {
 
 impl GroupCommitter {
     /// Start the writer task on the current Tokio runtime.
-    pub(crate) fn start(store: Arc<dyn Store>, notary: Arc<dyn Notary>) -> Self {
+    pub(crate) fn start(store: Arc<dyn Store>, sealer: SharedSealer) -> Self {
         let (queue, rx) = mpsc::unbounded_channel();
-        tokio::spawn(writer(store, notary, rx));
+        tokio::spawn(writer(store, sealer, rx));
         Self { queue }
     }
 
@@ -69,16 +67,12 @@ impl GroupCommitter {
     }
 }
 
-async fn writer(
-    store: Arc<dyn Store>,
-    notary: Arc<dyn Notary>,
-    mut rx: mpsc::UnboundedReceiver<Job>,
-) {
+async fn writer(store: Arc<dyn Store>, sealer: SharedSealer, mut rx: mpsc::UnboundedReceiver<Job>) {
     let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
         let (writes, replies): (Vec<MessageWrite>, Vec<_>) =
             jobs.drain(..).map(|j| (j.write, j.reply)).unzip();
-        let results = store.write_batch(&writes, notary.as_ref()).await;
+        let results = store.write_batch(&writes, &sealer).await;
         debug_assert_eq!(results.len(), replies.len());
         let mut results = results.into_iter();
         for reply in replies {

@@ -41,7 +41,7 @@ use std::time::Duration;
 
 use renkei_blob::BlobStore;
 use renkei_pki::{OfficeCert, PkiError};
-use renkei_store::{MessageWrite, MessageWritten, Millis, Store, StoreResult};
+use renkei_store::{MessageWrite, MessageWritten, Millis, SharedSealer, Store, StoreResult};
 use sha2::{Digest, Sha256};
 
 use crate::commit::GroupCommitter;
@@ -169,6 +169,8 @@ struct Inner {
     store: Arc<dyn Store>,
     blobs: Arc<dyn BlobStore>,
     notary: Arc<dyn Notary>,
+    /// The notary as the store's audit sealer (the same object).
+    sealer: SharedSealer,
     ca_cert_pem: String,
     config: RelayConfig,
     clock: Clock,
@@ -229,6 +231,7 @@ impl RelayState {
             inner: Arc::new(Inner {
                 store,
                 blobs,
+                sealer: notary.clone(),
                 notary,
                 ca_cert_pem,
                 clock,
@@ -255,6 +258,10 @@ impl RelayState {
     /// The signer.
     pub fn notary(&self) -> &dyn Notary {
         self.inner.notary.as_ref()
+    }
+    /// The signer as the store's audit sealer.
+    pub fn sealer(&self) -> &SharedSealer {
+        &self.inner.sealer
     }
     /// PEM of the Renkei CA certificate.
     pub fn ca_cert_pem(&self) -> &str {
@@ -333,7 +340,7 @@ impl RelayState {
         if inner.store.prefers_group_commit() {
             let committer = inner
                 .committer
-                .get_or_init(|| GroupCommitter::start(inner.store.clone(), inner.notary.clone()));
+                .get_or_init(|| GroupCommitter::start(inner.store.clone(), inner.sealer.clone()));
             match committer.submit(write).await {
                 Ok(done) => return done,
                 // The writer task is gone (its runtime ended): write directly.
@@ -347,7 +354,7 @@ impl RelayState {
 async fn single(inner: &Inner, write: MessageWrite) -> StoreResult<MessageWritten> {
     inner
         .store
-        .write_batch(std::slice::from_ref(&write), inner.notary.as_ref())
+        .write_batch(std::slice::from_ref(&write), &inner.sealer)
         .await
         .pop()
         .unwrap_or_else(|| {

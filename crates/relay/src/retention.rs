@@ -92,7 +92,7 @@ pub async fn run_retention(
                     None,
                     &receipt,
                     &drafts,
-                    state.notary(),
+                    state.sealer(),
                 )
                 .await
             {

@@ -12,7 +12,7 @@ use renkei_ids::OfficeNumber;
 use renkei_store::{
     AuditDraft, AuditRecord, AuditSealer, CountScope, InsertOutcome, Mailbox, MessageId,
     MessageQuery, MessageRecord, MessageState, MessagingStore, Millis, ReceiptRecord, RequestAuth,
-    SessionRecord, SessionStage, StoreError, StoreResult, AUDIT_GENESIS_HASH,
+    SessionRecord, SessionStage, SharedSealer, StoreError, StoreResult, AUDIT_GENESIS_HASH,
 };
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
@@ -283,7 +283,7 @@ impl MessagingStore for PgStore {
         m: &MessageRecord,
         receipt: &ReceiptRecord,
         audit: &[AuditDraft],
-        sealer: &dyn AuditSealer,
+        sealer: &SharedSealer,
     ) -> StoreResult<InsertOutcome> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         let files = serde_json::to_string(&m.files).map_err(|e| corrupt("files", e))?;
@@ -321,7 +321,7 @@ impl MessagingStore for PgStore {
             return duplicate_or_conflict(prior, m);
         }
         insert_receipt(&mut tx, receipt).await?;
-        append_audit_in(&mut tx, audit, sealer).await?;
+        append_audit_in(&mut tx, audit, sealer.as_ref()).await?;
         tx.commit().await.map_err(map_err)?;
         // Announced after the commit, in a statement of its own: a NOTIFY inside the message's
         // transaction would serialise every sending commit on PostgreSQL's notification queue
@@ -443,7 +443,7 @@ impl MessagingStore for PgStore {
         reasons: Option<&str>,
         receipt: &ReceiptRecord,
         audit: &[AuditDraft],
-        sealer: &dyn AuditSealer,
+        sealer: &SharedSealer,
     ) -> StoreResult<MessageRecord> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         let current = fetch_message(&mut tx, id, true)
@@ -477,7 +477,7 @@ impl MessagingStore for PgStore {
         .await
         .map_err(map_err)?;
         insert_receipt(&mut tx, receipt).await?;
-        append_audit_in(&mut tx, audit, sealer).await?;
+        append_audit_in(&mut tx, audit, sealer.as_ref()).await?;
         let updated = fetch_message(&mut tx, id, false)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("message {id}")))?;
@@ -554,10 +554,10 @@ impl MessagingStore for PgStore {
     async fn append_audit(
         &self,
         audit: &[AuditDraft],
-        sealer: &dyn AuditSealer,
+        sealer: &SharedSealer,
     ) -> StoreResult<Vec<AuditRecord>> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        let out = append_audit_in(&mut tx, audit, sealer).await?;
+        let out = append_audit_in(&mut tx, audit, sealer.as_ref()).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(out)
     }

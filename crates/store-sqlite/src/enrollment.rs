@@ -13,16 +13,13 @@ use renkei_store::{
 };
 use sqlx::{FromRow, QueryBuilder, Sqlite};
 
+use crate::columns::corrupt;
 use crate::{map_err, SqliteStore};
 
 mod ext;
 mod lockout;
 
 type Db = Sqlite;
-
-fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(format!("{what}: {e}"))
-}
 
 #[derive(FromRow)]
 struct OfficeRow {

@@ -3,8 +3,10 @@
 //! One database file in WAL mode with `synchronous=FULL`, so that a committed send survives a
 //! power cut; migrations in `migrations/` run at open.
 
+mod columns;
 mod enrollment;
 mod messaging;
+mod writer;
 
 use std::str::FromStr;
 
@@ -12,10 +14,15 @@ use renkei_store::StoreError;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
+/// How long a writer waits for SQLite's write lock before giving up.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Metadata store on SQLite.
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Message writes, each one job on the writer's thread and connection ([`writer`]).
+    writer: std::sync::Arc<writer::Writer>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -33,17 +40,22 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(std::time::Duration::from_secs(10));
+            .busy_timeout(BUSY_TIMEOUT);
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
-            .connect_with(opts)
+            .connect_with(opts.clone())
             .await
             .map_err(unavailable)?;
         sqlx::migrate!("./migrations")
             .run(&pool)
             .await
             .map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")))?;
-        Ok(Self { pool })
+        let path = opts.get_filename().to_owned();
+        let writer = writer::Writer::open(&path, BUSY_TIMEOUT)?;
+        Ok(Self {
+            pool,
+            writer: std::sync::Arc::new(writer),
+        })
     }
 
     /// The underlying pool (for backend-specific maintenance such as backups).

@@ -9,56 +9,44 @@ use std::collections::HashSet;
 use async_trait::async_trait;
 use renkei_ids::OfficeNumber;
 use renkei_store::{
-    AuditDraft, AuditRecord, AuditSealer, CountScope, InsertOutcome, Mailbox, MessageId,
-    MessageQuery, MessageRecord, MessageState, MessageWrite, MessageWritten, MessagingStore,
-    Millis, ReceiptRecord, RequestAuth, SessionRecord, SessionStage, StoreError, StoreResult,
-    AUDIT_GENESIS_HASH,
+    AuditDraft, AuditRecord, CountScope, InsertOutcome, Mailbox, MessageId, MessageQuery,
+    MessageRecord, MessageState, MessageWrite, MessageWritten, MessagingStore, Millis,
+    ReceiptRecord, RequestAuth, SessionRecord, SessionStage, SharedSealer, StoreError, StoreResult,
 };
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 
+use crate::columns::{corrupt, Columns};
 use crate::{map_err, SqliteStore};
 
-const MESSAGE_COLUMNS: &str = "id, sender, recipient, idempotency_key, digest, length, file_seq, files, \
+pub(crate) const MESSAGE_COLUMNS: &str = "id, sender, recipient, idempotency_key, digest, length, file_seq, files, \
      sender_cert_serial, recipient_cert_serial, blob_key, state, stored_at, downloaded_at, finished_at, \
      expires_at, reasons";
 
-fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(format!("{what}: {e}"))
-}
-
-fn message_from_row(row: &SqliteRow) -> StoreResult<MessageRecord> {
-    let id: String = row.try_get("id").map_err(map_err)?;
-    let files: String = row.try_get("files").map_err(map_err)?;
-    let state: String = row.try_get("state").map_err(map_err)?;
-    let length: i64 = row.try_get("length").map_err(map_err)?;
+pub(crate) fn message_from_row(row: &impl Columns) -> StoreResult<MessageRecord> {
+    let id = row.text("id")?;
+    let files = row.text("files")?;
+    let state = row.text("state")?;
+    let length = row.int("length")?;
     Ok(MessageRecord {
         id: id.parse().map_err(|e| corrupt("message id", e))?,
-        sender: parse_col(row, "sender")?,
-        recipient: parse_col(row, "recipient")?,
-        idempotency_key: row.try_get("idempotency_key").map_err(map_err)?,
-        digest: row.try_get("digest").map_err(map_err)?,
+        sender: row.parsed("sender")?,
+        recipient: row.parsed("recipient")?,
+        idempotency_key: row.text("idempotency_key")?,
+        digest: row.text("digest")?,
         length: u64::try_from(length).map_err(|e| corrupt("length", e))?,
-        file_seq: parse_col(row, "file_seq")?,
+        file_seq: row.parsed("file_seq")?,
         files: serde_json::from_str(&files).map_err(|e| corrupt("files", e))?,
-        sender_cert_serial: row.try_get("sender_cert_serial").map_err(map_err)?,
-        recipient_cert_serial: row.try_get("recipient_cert_serial").map_err(map_err)?,
-        blob_key: row.try_get("blob_key").map_err(map_err)?,
+        sender_cert_serial: row.text("sender_cert_serial")?,
+        recipient_cert_serial: row.text("recipient_cert_serial")?,
+        blob_key: row.text("blob_key")?,
         state: MessageState::parse(&state).ok_or_else(|| corrupt("state", &state))?,
-        stored_at: row.try_get("stored_at").map_err(map_err)?,
-        downloaded_at: row.try_get("downloaded_at").map_err(map_err)?,
-        finished_at: row.try_get("finished_at").map_err(map_err)?,
-        expires_at: row.try_get("expires_at").map_err(map_err)?,
-        reasons: row.try_get("reasons").map_err(map_err)?,
+        stored_at: row.int("stored_at")?,
+        downloaded_at: row.opt_int("downloaded_at")?,
+        finished_at: row.opt_int("finished_at")?,
+        expires_at: row.int("expires_at")?,
+        reasons: row.opt_text("reasons")?,
     })
-}
-
-fn parse_col<T: std::str::FromStr>(row: &SqliteRow, col: &str) -> StoreResult<T>
-where
-    T::Err: std::fmt::Display,
-{
-    let s: String = row.try_get(col).map_err(map_err)?;
-    s.parse().map_err(|e| corrupt(col, e))
 }
 
 fn receipt_from_row(row: &SqliteRow) -> StoreResult<ReceiptRecord> {
@@ -73,18 +61,18 @@ fn receipt_from_row(row: &SqliteRow) -> StoreResult<ReceiptRecord> {
     })
 }
 
-fn audit_from_row(row: &SqliteRow) -> StoreResult<AuditRecord> {
-    let seq: i64 = row.try_get("seq").map_err(map_err)?;
+fn audit_from_row(row: &impl Columns) -> StoreResult<AuditRecord> {
+    let seq = row.int("seq")?;
     Ok(AuditRecord {
-        office: parse_col(row, "office")?,
+        office: row.parsed("office")?,
         seq: u64::try_from(seq).map_err(|e| corrupt("seq", e))?,
-        at: row.try_get("at").map_err(map_err)?,
-        kind: row.try_get("kind").map_err(map_err)?,
-        actor: row.try_get("actor").map_err(map_err)?,
-        detail: row.try_get("detail").map_err(map_err)?,
-        prev_hash: row.try_get("prev_hash").map_err(map_err)?,
-        hash: row.try_get("hash").map_err(map_err)?,
-        sig: row.try_get("sig").map_err(map_err)?,
+        at: row.int("at")?,
+        kind: row.text("kind")?,
+        actor: row.text("actor")?,
+        detail: row.text("detail")?,
+        prev_hash: row.text("prev_hash")?,
+        hash: row.text("hash")?,
+        sig: row.text("sig")?,
     })
 }
 
@@ -93,18 +81,12 @@ fn session_from_row(row: &SqliteRow) -> StoreResult<SessionRecord> {
     Ok(SessionRecord {
         token_hash: row.try_get("token_hash").map_err(map_err)?,
         stage: SessionStage::parse(&stage).ok_or_else(|| corrupt("stage", &stage))?,
-        user_id: parse_col(row, "user_id")?,
-        office: parse_col(row, "office")?,
+        user_id: row.parsed("user_id")?,
+        office: row.parsed("office")?,
         spki_sha256: row.try_get("spki_sha256").map_err(map_err)?,
         created_at: row.try_get("created_at").map_err(map_err)?,
         expires_at: row.try_get("expires_at").map_err(map_err)?,
     })
-}
-
-/// The error every write of a batch reports when the batch's transaction could not begin or
-/// commit (nothing of it is durable; the caller may retry).
-fn batch_failed(e: &StoreError) -> StoreError {
-    StoreError::Unavailable(format!("group commit failed: {e}"))
 }
 
 /// The columns of [`REQUEST_AUTH`]: the certificate's as `cert_*`, the session's by their names.
@@ -137,91 +119,6 @@ fn to_i64(v: u64, what: &str) -> StoreResult<i64> {
     i64::try_from(v).map_err(|_| StoreError::Conflict(format!("{what} out of range")))
 }
 
-async fn insert_receipt(conn: &mut SqliteConnection, r: &ReceiptRecord) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO receipts (message_id, event, at, body, signature) VALUES (?, ?, ?, ?, ?)",
-    )
-    .bind(r.message_id.to_string())
-    .bind(r.event.as_str())
-    .bind(r.at)
-    .bind(&r.body)
-    .bind(&r.signature)
-    .execute(&mut *conn)
-    .await
-    .map_err(map_err)?;
-    Ok(())
-}
-
-/// Chain `drafts` onto their offices' trails. The caller holds the write lock.
-async fn append_audit_in(
-    conn: &mut SqliteConnection,
-    drafts: &[AuditDraft],
-    sealer: &dyn AuditSealer,
-) -> StoreResult<Vec<AuditRecord>> {
-    let mut order: Vec<&AuditDraft> = drafts.iter().collect();
-    order.sort_by(|a, b| a.office.cmp(&b.office));
-    let mut out = Vec::with_capacity(order.len());
-    for d in order {
-        let head = sqlx::query("SELECT seq, hash FROM audit_heads WHERE office = ?")
-            .bind(d.office.as_str())
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(map_err)?;
-        let (seq, prev_hash) = match head {
-            Some(row) => {
-                let seq: i64 = row.try_get("seq").map_err(map_err)?;
-                (
-                    seq as u64 + 1,
-                    row.try_get::<String, _>("hash").map_err(map_err)?,
-                )
-            }
-            None => (1, AUDIT_GENESIS_HASH.to_owned()),
-        };
-        let mut rec = AuditRecord {
-            office: d.office.clone(),
-            seq,
-            at: d.at,
-            kind: d.kind.clone(),
-            actor: d.actor.clone(),
-            detail: d.detail.clone(),
-            prev_hash,
-            hash: String::new(),
-            sig: String::new(),
-        };
-        let (hash, sig) = sealer.seal(&rec);
-        rec.hash = hash;
-        rec.sig = sig;
-        sqlx::query(
-            "INSERT INTO audit_entries (office, seq, at, kind, actor, detail, prev_hash, hash, sig) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(rec.office.as_str())
-        .bind(to_i64(rec.seq, "seq")?)
-        .bind(rec.at)
-        .bind(&rec.kind)
-        .bind(&rec.actor)
-        .bind(&rec.detail)
-        .bind(&rec.prev_hash)
-        .bind(&rec.hash)
-        .bind(&rec.sig)
-        .execute(&mut *conn)
-        .await
-        .map_err(map_err)?;
-        sqlx::query(
-            "INSERT INTO audit_heads (office, seq, hash) VALUES (?, ?, ?) \
-             ON CONFLICT (office) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
-        )
-        .bind(rec.office.as_str())
-        .bind(to_i64(rec.seq, "seq")?)
-        .bind(&rec.hash)
-        .execute(&mut *conn)
-        .await
-        .map_err(map_err)?;
-        out.push(rec);
-    }
-    Ok(out)
-}
-
 async fn fetch_message(
     conn: &mut SqliteConnection,
     id: &MessageId,
@@ -234,179 +131,6 @@ async fn fetch_message(
     .await
     .map_err(map_err)?;
     row.as_ref().map(message_from_row).transpose()
-}
-
-/// The outcome of one write of a batch, or (outer `Err`) a failure of the savepoint machinery
-/// itself, after which the transaction's state is unknown and the whole batch must fail.
-type WriteFuture<'a> = std::pin::Pin<
-    Box<dyn std::future::Future<Output = StoreResult<StoreResult<MessageWritten>>> + Send + 'a>,
->;
-
-/// One write of a batch inside a savepoint: its failure undoes only its own changes. If the
-/// savepoint cannot be opened, rolled back to or released, the connection is in a state nobody
-/// can reason about: the outer error makes the caller abandon the whole transaction, so no
-/// write of the batch commits half-done. (Boxed with one explicit lifetime: the compiler
-/// cannot prove the nested sqlx futures `Send` otherwise.)
-fn write_one<'a>(
-    conn: &'a mut SqliteConnection,
-    w: &'a MessageWrite,
-    sealer: &'a dyn AuditSealer,
-) -> WriteFuture<'a> {
-    Box::pin(async move {
-        sqlx::query("SAVEPOINT write_one")
-            .execute(&mut *conn)
-            .await
-            .map_err(map_err)?;
-        let r = match w {
-            MessageWrite::Insert {
-                message,
-                receipt,
-                audit,
-            } => insert_in(conn, message, receipt, audit, sealer)
-                .await
-                .map(MessageWritten::Inserted),
-            MessageWrite::Transition {
-                id,
-                from,
-                to,
-                at,
-                reasons,
-                receipt,
-                audit,
-            } => transition_in(
-                conn,
-                id,
-                from,
-                *to,
-                *at,
-                reasons.as_deref(),
-                receipt,
-                audit,
-                sealer,
-            )
-            .await
-            .map(|m| MessageWritten::Transitioned(Box::new(m))),
-        };
-        if r.is_err() {
-            sqlx::query("ROLLBACK TO write_one")
-                .execute(&mut *conn)
-                .await
-                .map_err(map_err)?;
-        }
-        sqlx::query("RELEASE write_one")
-            .execute(&mut *conn)
-            .await
-            .map_err(map_err)?;
-        Ok(r)
-    })
-}
-
-/// [`MessagingStore::insert_message`] inside the caller's write transaction.
-async fn insert_in(
-    conn: &mut SqliteConnection,
-    m: &MessageRecord,
-    receipt: &ReceiptRecord,
-    audit: &[AuditDraft],
-    sealer: &dyn AuditSealer,
-) -> StoreResult<InsertOutcome> {
-    let existing = sqlx::query(&format!(
-        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE sender = ? AND idempotency_key = ?"
-    ))
-    .bind(m.sender.as_str())
-    .bind(&m.idempotency_key)
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(map_err)?;
-    if let Some(row) = existing {
-        let prior = message_from_row(&row)?;
-        return if prior.digest == m.digest {
-            Ok(InsertOutcome::Duplicate(Box::new(prior)))
-        } else {
-            Err(StoreError::Conflict(format!(
-                "idempotency key {:?} of {} was used for another digest",
-                m.idempotency_key, m.sender
-            )))
-        };
-    }
-    let files = serde_json::to_string(&m.files).map_err(|e| corrupt("files", e))?;
-    sqlx::query(&format!(
-        "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    ))
-    .bind(m.id.to_string())
-    .bind(m.sender.as_str())
-    .bind(m.recipient.as_str())
-    .bind(&m.idempotency_key)
-    .bind(&m.digest)
-    .bind(to_i64(m.length, "length")?)
-    .bind(m.file_seq.as_str())
-    .bind(files)
-    .bind(&m.sender_cert_serial)
-    .bind(&m.recipient_cert_serial)
-    .bind(&m.blob_key)
-    .bind(m.state.as_str())
-    .bind(m.stored_at)
-    .bind(m.downloaded_at)
-    .bind(m.finished_at)
-    .bind(m.expires_at)
-    .bind(&m.reasons)
-    .execute(&mut *conn)
-    .await
-    .map_err(map_err)?;
-    insert_receipt(conn, receipt).await?;
-    append_audit_in(conn, audit, sealer).await?;
-    Ok(InsertOutcome::Inserted)
-}
-
-/// [`MessagingStore::transition`] inside the caller's write transaction.
-#[allow(clippy::too_many_arguments)]
-async fn transition_in(
-    conn: &mut SqliteConnection,
-    id: &MessageId,
-    from: &[MessageState],
-    to: MessageState,
-    at: Millis,
-    reasons: Option<&str>,
-    receipt: &ReceiptRecord,
-    audit: &[AuditDraft],
-    sealer: &dyn AuditSealer,
-) -> StoreResult<MessageRecord> {
-    let current = fetch_message(conn, id)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(format!("message {id}")))?;
-    if !from.contains(&current.state) {
-        return Err(StoreError::Conflict(format!(
-            "message {id} is {}, not one of {from:?}",
-            current.state
-        )));
-    }
-    let downloaded_at = match to {
-        MessageState::Downloaded => current.downloaded_at.or(Some(at)),
-        _ => current.downloaded_at,
-    };
-    let finished_at = if to.is_final() {
-        Some(at)
-    } else {
-        current.finished_at
-    };
-    let reasons = reasons.map(str::to_owned).or(current.reasons.clone());
-    sqlx::query("UPDATE messages SET state = ?, downloaded_at = ?, finished_at = ?, reasons = ? WHERE id = ?")
-        .bind(to.as_str())
-        .bind(downloaded_at)
-        .bind(finished_at)
-        .bind(&reasons)
-        .bind(id.to_string())
-        .execute(&mut *conn)
-        .await
-        .map_err(map_err)?;
-    insert_receipt(conn, receipt).await?;
-    append_audit_in(conn, audit, sealer).await?;
-    Ok(MessageRecord {
-        state: to,
-        downloaded_at,
-        finished_at,
-        reasons,
-        ..current
-    })
 }
 
 impl SqliteStore {
@@ -425,45 +149,17 @@ impl MessagingStore for SqliteStore {
         m: &MessageRecord,
         receipt: &ReceiptRecord,
         audit: &[AuditDraft],
-        sealer: &dyn AuditSealer,
+        sealer: &SharedSealer,
     ) -> StoreResult<InsertOutcome> {
-        let mut tx = self.begin_write().await?;
-        let outcome = insert_in(&mut tx, m, receipt, audit, sealer).await?;
-        if matches!(outcome, InsertOutcome::Inserted) {
-            tx.commit().await.map_err(map_err)?;
-        }
-        Ok(outcome)
+        self.writer.insert_message(m, receipt, audit, sealer).await
     }
 
     async fn write_batch(
         &self,
         writes: &[MessageWrite],
-        sealer: &dyn AuditSealer,
+        sealer: &SharedSealer,
     ) -> Vec<StoreResult<MessageWritten>> {
-        let mut tx = match self.begin_write().await {
-            Ok(tx) => tx,
-            Err(e) => return writes.iter().map(|_| Err(batch_failed(&e))).collect(),
-        };
-        let mut out = Vec::with_capacity(writes.len());
-        for w in writes {
-            match write_one(&mut tx, w, sealer).await {
-                Ok(r) => out.push(r),
-                Err(e) => {
-                    // Dropping the transaction rolls it back: nothing of this batch commits.
-                    drop(tx);
-                    return writes.iter().map(|_| Err(batch_failed(&e))).collect();
-                }
-            }
-        }
-        // One commit, one WAL fsync, for the whole batch; nobody hears "ok" before it.
-        if let Err(e) = tx.commit().await.map_err(map_err) {
-            for r in &mut out {
-                if r.is_ok() {
-                    *r = Err(batch_failed(&e));
-                }
-            }
-        }
-        out
+        self.writer.write_batch(writes, sealer).await
     }
 
     fn prefers_group_commit(&self) -> bool {
@@ -572,13 +268,11 @@ impl MessagingStore for SqliteStore {
         reasons: Option<&str>,
         receipt: &ReceiptRecord,
         audit: &[AuditDraft],
-        sealer: &dyn AuditSealer,
+        sealer: &SharedSealer,
     ) -> StoreResult<MessageRecord> {
-        let mut tx = self.begin_write().await?;
-        let updated =
-            transition_in(&mut tx, id, from, to, at, reasons, receipt, audit, sealer).await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(updated)
+        self.writer
+            .transition(id, from, to, at, reasons, receipt, audit, sealer)
+            .await
     }
 
     async fn receipts(&self, id: &MessageId) -> StoreResult<Vec<ReceiptRecord>> {
@@ -659,12 +353,9 @@ impl MessagingStore for SqliteStore {
     async fn append_audit(
         &self,
         audit: &[AuditDraft],
-        sealer: &dyn AuditSealer,
+        sealer: &SharedSealer,
     ) -> StoreResult<Vec<AuditRecord>> {
-        let mut tx = self.begin_write().await?;
-        let out = append_audit_in(&mut tx, audit, sealer).await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(out)
+        self.writer.append_audit(audit, sealer).await
     }
 
     async fn audit_entries(

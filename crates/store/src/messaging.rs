@@ -138,6 +138,9 @@ pub trait AuditSealer: Send + Sync {
     fn seal(&self, entry: &AuditRecord) -> (String, String);
 }
 
+/// An [`AuditSealer`] the backend may hand to its own writer thread.
+pub type SharedSealer = std::sync::Arc<dyn AuditSealer>;
+
 /// Which side of the mailbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Mailbox {
@@ -292,7 +295,7 @@ pub trait MessagingStore: Send + Sync {
         message: &MessageRecord,
         receipt: &ReceiptRecord,
         audit: &[AuditDraft],
-        sealer: &dyn AuditSealer,
+        sealer: &SharedSealer,
     ) -> StoreResult<InsertOutcome>;
 
     /// Apply several writes, each exactly as its single-call method would (each succeeds or
@@ -305,7 +308,7 @@ pub trait MessagingStore: Send + Sync {
     async fn write_batch(
         &self,
         writes: &[MessageWrite],
-        sealer: &dyn AuditSealer,
+        sealer: &SharedSealer,
     ) -> Vec<StoreResult<MessageWritten>> {
         let mut out = Vec::with_capacity(writes.len());
         for w in writes {
@@ -391,7 +394,7 @@ pub trait MessagingStore: Send + Sync {
         reasons: Option<&str>,
         receipt: &ReceiptRecord,
         audit: &[AuditDraft],
-        sealer: &dyn AuditSealer,
+        sealer: &SharedSealer,
     ) -> StoreResult<MessageRecord>;
 
     /// Receipts of a message in issue order.
@@ -420,7 +423,7 @@ pub trait MessagingStore: Send + Sync {
     async fn append_audit(
         &self,
         audit: &[AuditDraft],
-        sealer: &dyn AuditSealer,
+        sealer: &SharedSealer,
     ) -> StoreResult<Vec<AuditRecord>>;
 
     /// An office's entries with `seq > after_seq`, in order, at most `limit`.

@@ -118,11 +118,7 @@ impl PortalService {
             actor: actor.to_owned(),
             detail: detail.to_string(),
         };
-        if let Err(e) = self
-            .store
-            .append_audit(&[draft], self.sealer.as_ref())
-            .await
-        {
+        if let Err(e) = self.store.append_audit(&[draft], &self.sealer).await {
             tracing::error!(office = %office, kind, error = %e, "portal audit entry could not be written");
         }
     }

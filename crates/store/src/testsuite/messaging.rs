@@ -8,7 +8,7 @@ use renkei_ids::{OfficeNumber, PersonalUserId};
 use crate::{
     AuditDraft, AuditRecord, AuditSealer, CountScope, InsertOutcome, Mailbox, MessageId,
     MessageQuery, MessageRecord, MessageState, ReceiptRecord, RequestAuth, SessionRecord,
-    SessionStage, Store, StoreError, AUDIT_GENESIS_HASH,
+    SessionStage, SharedSealer, Store, StoreError, AUDIT_GENESIS_HASH,
 };
 
 /// A deterministic stand-in for the relay's signer: the store must call it with `seq` and
@@ -28,6 +28,10 @@ fn expected_hash(e: &AuditRecord) -> String {
         e.office, e.seq, e.at, e.kind, e.actor, e.detail, e.prev_hash
     );
     format!("{:016x}{:048x}", fnv(&canon), e.seq)
+}
+
+fn test_sealer() -> SharedSealer {
+    std::sync::Arc::new(TestSealer)
 }
 
 impl AuditSealer for TestSealer {
@@ -114,7 +118,7 @@ async fn lifecycle<S: Store>(store: &S) {
             &m,
             &receipt(id, MessageState::Stored, 1_000),
             &[draft(&s, "send", 1_000), draft(&r, "receive", 1_000)],
-            &TestSealer,
+            &test_sealer(),
         )
         .await
         .expect("insert");
@@ -136,7 +140,7 @@ async fn lifecycle<S: Store>(store: &S) {
             &retry,
             &receipt(retry.id, MessageState::Stored, 2_000),
             &[draft(&s, "send", 2_000)],
-            &TestSealer,
+            &test_sealer(),
         )
         .await
         .expect("retry");
@@ -154,7 +158,7 @@ async fn lifecycle<S: Store>(store: &S) {
             &other,
             &receipt(other.id, MessageState::Stored, 2_000),
             &[],
-            &TestSealer,
+            &test_sealer(),
         )
         .await
         .expect_err("digest differs");
@@ -167,7 +171,7 @@ async fn lifecycle<S: Store>(store: &S) {
                 &mirrored,
                 &receipt(mirrored.id, MessageState::Stored, 2_500),
                 &[],
-                &TestSealer
+                &test_sealer()
             )
             .await
             .unwrap(),
@@ -184,7 +188,7 @@ async fn lifecycle<S: Store>(store: &S) {
             None,
             &receipt(id, MessageState::Downloaded, 3_000),
             &[draft(&r, "download", 3_000)],
-            &TestSealer,
+            &test_sealer(),
         )
         .await
         .expect("download");
@@ -201,7 +205,7 @@ async fn lifecycle<S: Store>(store: &S) {
             None,
             &receipt(id, MessageState::Downloaded, 3_100),
             &[],
-            &TestSealer,
+            &test_sealer(),
         )
         .await
         .expect_err("second download transition");
@@ -218,7 +222,7 @@ async fn lifecycle<S: Store>(store: &S) {
             Some(reasons),
             &receipt(id, MessageState::Rejected, 4_000),
             &[draft(&s, "ack", 4_000), draft(&r, "ack", 4_000)],
-            &TestSealer,
+            &test_sealer(),
         )
         .await
         .expect("reject");
@@ -237,7 +241,7 @@ async fn lifecycle<S: Store>(store: &S) {
                 None,
                 &receipt(id, to, 5_000),
                 &[],
-                &TestSealer,
+                &test_sealer(),
             )
             .await
             .expect_err("second final state");
@@ -278,7 +282,7 @@ async fn lifecycle<S: Store>(store: &S) {
             None,
             &receipt(ghost, MessageState::Downloaded, 1),
             &[],
-            &TestSealer,
+            &test_sealer(),
         )
         .await
         .expect_err("unknown message");
@@ -306,7 +310,7 @@ async fn paging<S: Store>(store: &S) {
                 &m,
                 &receipt(id, MessageState::Stored, 10_000 + i),
                 &[],
-                &TestSealer,
+                &test_sealer(),
             )
             .await
             .unwrap();
@@ -364,7 +368,7 @@ async fn paging<S: Store>(store: &S) {
             None,
             &receipt(first, MessageState::Downloaded, 20_000),
             &[],
-            &TestSealer,
+            &test_sealer(),
         )
         .await
         .unwrap();
@@ -399,7 +403,7 @@ async fn audit_chain<S: Store>(store: &S) {
     let a = office("0330000001");
     let b = office("0330000002");
     let first = store
-        .append_audit(&[draft(&a, "login", 1)], &TestSealer)
+        .append_audit(&[draft(&a, "login", 1)], &test_sealer())
         .await
         .unwrap();
     assert_eq!(first.len(), 1);
@@ -411,7 +415,7 @@ async fn audit_chain<S: Store>(store: &S) {
     // Many concurrent appends to two offices: no gaps, no forks.
     let futs = (0..40).map(|i| {
         let drafts = vec![draft(&a, "send", 100 + i), draft(&b, "receive", 100 + i)];
-        async move { store.append_audit(&drafts, &TestSealer).await }
+        async move { store.append_audit(&drafts, &test_sealer()).await }
     });
     for r in join_all(futs).await {
         r.expect("concurrent append");
@@ -464,7 +468,7 @@ async fn retention<S: Store>(store: &S) {
                 m,
                 &receipt(m.id, MessageState::Stored, m.stored_at),
                 &[],
-                &TestSealer,
+                &test_sealer(),
             )
             .await
             .unwrap();
@@ -479,7 +483,7 @@ async fn retention<S: Store>(store: &S) {
                 None,
                 &receipt(id, MessageState::Downloaded, 1_000_500),
                 &[],
-                &TestSealer,
+                &test_sealer(),
             )
             .await
             .unwrap();
@@ -493,7 +497,7 @@ async fn retention<S: Store>(store: &S) {
             None,
             &receipt(acked, MessageState::Imported, 1_000_600),
             &[],
-            &TestSealer,
+            &test_sealer(),
         )
         .await
         .unwrap();
