@@ -29,7 +29,7 @@ use renkei_pki::{DeviceKeys, OfficeCert};
 use serde::Serialize;
 use sha2::Digest as _;
 
-pub use fsync::measure_fsync_writes;
+pub use fsync::{measure_fsync_writes, FsyncBaseline};
 
 /// Errors that stop a load run before it starts.
 #[derive(Debug, thiserror::Error)]
@@ -185,6 +185,11 @@ pub struct Report {
     pub fsync_writes_per_s: Option<f64>,
     /// `files_per_s / fsync_writes_per_s`.
     pub ratio_to_fsync: Option<f64>,
+    /// CPU of the process per fsync'd write while the baseline ran (nothing else busy), ms.
+    pub fsync_cpu_ms_per_write: Option<f64>,
+    /// The highest `ratio_to_fsync` this process's CPU allows (`--spawn`): the machine's cores
+    /// × 1000 / `cpu_ms_per_file` round trips per second, over `fsync_writes_per_s`.
+    pub ratio_cpu_ceiling: Option<f64>,
     /// Messages already stored before the load (`--prefill`).
     pub prefilled: u64,
     /// Resident memory of the process (relay and load generator, `--spawn`) when the load
@@ -383,6 +388,8 @@ pub async fn run(participants: Vec<Participant>, opts: &LoadOptions) -> Result<R
         },
         fsync_writes_per_s: None,
         ratio_to_fsync: None,
+        fsync_cpu_ms_per_write: None,
+        ratio_cpu_ceiling: None,
         prefilled: 0,
         rss_mib_start: None,
         rss_mib_end: None,

@@ -8,7 +8,7 @@ fn loadtest(extra: &[&str]) -> serde_json::Value {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_renkei"))
         .args(["loadtest", "--spawn", "--offices", "3", "--seconds", "2"])
-        .args(["--no-baseline", "--min-kb", "5", "--max-kb", "20"])
+        .args(["--min-kb", "5", "--max-kb", "20"])
         .arg("--data-dir")
         .arg(dir.path())
         .args(extra)
@@ -47,15 +47,31 @@ fn check(r: &serde_json::Value, sealed_during_load: bool) {
 
 #[test]
 fn spawned_load_completes_every_round_trip_in_both_sealing_modes() {
-    check(&loadtest(&[]), false);
-    check(&loadtest(&["--seal-each"]), true);
+    check(&loadtest(&["--no-baseline"]), false);
+    check(&loadtest(&["--no-baseline", "--seal-each"]), true);
 }
 
 #[test]
 fn paced_load_sends_about_the_offered_rate() {
-    let r = loadtest(&["--rate", "10"]);
+    let r = loadtest(&["--no-baseline", "--rate", "10"]);
     check(&r, false);
     // 2 s at 10/s: the pacer hands out about 20 ticks (allow for start-up and rounding).
     let sent = r["sent"].as_u64().unwrap();
     assert!((10..=22).contains(&sent), "{r}");
+}
+
+/// With the fsync baseline: the ratio, the CPU the disk's own writes cost, and the ceiling the
+/// process's CPU puts on the ratio, all consistent with the other figures.
+#[test]
+fn the_baseline_reports_the_ratio_and_its_cpu_ceiling() {
+    let r = loadtest(&[]);
+    check(&r, false);
+    let f = |k: &str| r[k].as_f64().unwrap_or_else(|| panic!("{k} missing: {r}"));
+    let (rate, files) = (f("fsync_writes_per_s"), f("files_per_s"));
+    assert!(rate > 0.0, "{r}");
+    assert!((f("ratio_to_fsync") - files / rate).abs() < 1e-9, "{r}");
+    assert!(f("fsync_cpu_ms_per_write") >= 0.0, "{r}");
+    let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
+    let ceiling = cores * 1000.0 / f("cpu_ms_per_file") / rate;
+    assert!((f("ratio_cpu_ceiling") - ceiling).abs() < 1e-9, "{r}");
 }

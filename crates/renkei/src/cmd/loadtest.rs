@@ -111,12 +111,15 @@ pub fn run(args: LoadtestArgs) -> anyhow::Result<ExitCode> {
         } else {
             let dir = baseline_dir.clone();
             let (min, max, c) = (opts.min_bytes, opts.max_bytes, opts.concurrency);
-            let rate = tokio::task::spawn_blocking(move || {
+            let b = tokio::task::spawn_blocking(move || {
                 measure_fsync_writes(&dir, Duration::from_secs(3), c, min, max)
             })
             .await??;
-            eprintln!("ディスクの fsync 書き込み / disk fsync'd writes: {rate:.1}/s");
-            Some(rate)
+            eprintln!(
+                "ディスクの fsync 書き込み / disk fsync'd writes: {:.1}/s",
+                b.writes_per_s
+            );
+            Some(b)
         };
         eprintln!(
             "負荷を開始します / starting load: {} offices, {} s",
@@ -141,8 +144,14 @@ pub fn run(args: LoadtestArgs) -> anyhow::Result<ExitCode> {
             report.rss_mib_peak = end.map(|(_, peak)| peak);
         }
         if let Some(b) = baseline {
-            report.fsync_writes_per_s = Some(b);
-            report.ratio_to_fsync = Some(report.files_per_s / b.max(f64::EPSILON));
+            let rate = b.writes_per_s.max(f64::EPSILON);
+            report.fsync_writes_per_s = Some(b.writes_per_s);
+            report.ratio_to_fsync = Some(report.files_per_s / rate);
+            report.fsync_cpu_ms_per_write = b.cpu_ms_per_write;
+            let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
+            report.ratio_cpu_ceiling = report
+                .cpu_ms_per_file
+                .map(|ms| cores * 1000.0 / ms.max(f64::EPSILON) / rate);
         }
         if let Some(server) = spawned {
             server.shutdown().await?;
