@@ -20,8 +20,10 @@ fn chunks(parts: Vec<Result<Bytes, std::io::Error>>) -> ByteStream {
 pub async fn run(store: &dyn BlobStore, prefix: &str) {
     let key = |k: &str| format!("{prefix}{k}");
 
-    // Round trip, multi-chunk, 1 MiB.
-    let big: Vec<u8> = (0..(1usize << 20)).map(|i| (i * 31 % 251) as u8).collect();
+    // Round trip, multi-chunk, 3 MiB and a few bytes (beyond a local read's first gulp).
+    let big: Vec<u8> = (0..(3usize << 20) + 7)
+        .map(|i| (i * 31 % 251) as u8)
+        .collect();
     let parts: Vec<_> = big
         .chunks(150_001)
         .map(|c| Ok(Bytes::copy_from_slice(c)))
