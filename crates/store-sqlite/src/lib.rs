@@ -6,6 +6,8 @@
 mod columns;
 mod enrollment;
 mod messaging;
+mod reader;
+mod thread;
 mod writer;
 
 use std::str::FromStr;
@@ -23,6 +25,9 @@ pub struct SqliteStore {
     pool: SqlitePool,
     /// Message writes, each one job on the writer's thread and connection ([`writer`]).
     writer: std::sync::Arc<writer::Writer>,
+    /// The hot reads of the message flow, on threads and connections of their own
+    /// ([`reader`]).
+    readers: std::sync::Arc<reader::Readers>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -52,9 +57,11 @@ impl SqliteStore {
             .map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")))?;
         let path = opts.get_filename().to_owned();
         let writer = writer::Writer::open(&path, BUSY_TIMEOUT)?;
+        let readers = reader::Readers::open(&path, BUSY_TIMEOUT)?;
         Ok(Self {
             pool,
             writer: std::sync::Arc::new(writer),
+            readers: std::sync::Arc::new(readers),
         })
     }
 

@@ -16,7 +16,10 @@ use renkei_store::{
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 
+use rusqlite::params;
+
 use crate::columns::{corrupt, Columns};
+use crate::reader::{query_all, query_opt};
 use crate::{map_err, SqliteStore};
 
 pub(crate) const MESSAGE_COLUMNS: &str = "id, sender, recipient, idempotency_key, digest, length, file_seq, files, \
@@ -76,34 +79,41 @@ fn audit_from_row(row: &impl Columns) -> StoreResult<AuditRecord> {
     })
 }
 
-fn session_from_row(row: &SqliteRow) -> StoreResult<SessionRecord> {
-    let stage: String = row.try_get("stage").map_err(map_err)?;
+fn session_from_row(row: &impl Columns) -> StoreResult<SessionRecord> {
+    let stage = row.text("stage")?;
     Ok(SessionRecord {
-        token_hash: row.try_get("token_hash").map_err(map_err)?,
+        token_hash: row.text("token_hash")?,
         stage: SessionStage::parse(&stage).ok_or_else(|| corrupt("stage", &stage))?,
         user_id: row.parsed("user_id")?,
         office: row.parsed("office")?,
-        spki_sha256: row.try_get("spki_sha256").map_err(map_err)?,
-        created_at: row.try_get("created_at").map_err(map_err)?,
-        expires_at: row.try_get("expires_at").map_err(map_err)?,
+        spki_sha256: row.text("spki_sha256")?,
+        created_at: row.int("created_at")?,
+        expires_at: row.int("expires_at")?,
     })
 }
 
 /// The columns of [`REQUEST_AUTH`]: the certificate's as `cert_*`, the session's by their names.
-fn request_auth_from_row(row: &SqliteRow) -> StoreResult<RequestAuth> {
-    let office: Option<String> = row.try_get("cert_office").map_err(map_err)?;
-    let token: Option<String> = row.try_get("token_hash").map_err(map_err)?;
+fn request_auth_from_row(row: &impl Columns) -> StoreResult<RequestAuth> {
+    let office = row.opt_text("cert_office")?;
+    let token = row.opt_text("token_hash")?;
     Ok(RequestAuth {
-        serial: row.try_get("cert_serial").map_err(map_err)?,
+        serial: row.text("cert_serial")?,
         office: office
             .map(|o| o.parse().map_err(|e| corrupt("certificate office", e)))
             .transpose()?,
-        spki_sha256: row.try_get("cert_spki_sha256").map_err(map_err)?,
-        revoked_at: row.try_get("cert_revoked_at").map_err(map_err)?,
-        device_bound: row.try_get("device_bound").map_err(map_err)?,
+        spki_sha256: row.text("cert_spki_sha256")?,
+        revoked_at: row.opt_int("cert_revoked_at")?,
+        device_bound: row.int("device_bound")? != 0,
         session: token.map(|_| session_from_row(row)).transpose()?,
     })
 }
+
+/// Whether an office is registered (a row) and enrolled (the value): a valid office
+/// certificate and a usage application.
+const OFFICE_ENROLLED: &str = "SELECT (EXISTS (SELECT 1 FROM certificates c WHERE c.office = o.number \
+     AND c.profile IN ('careplan', 'kaigo') AND c.revoked_at IS NULL AND c.not_before <= ?1 \
+     AND c.not_after > ?1) AND EXISTS (SELECT 1 FROM usage_applications a WHERE a.office = o.number)) \
+     AS enrolled FROM offices o WHERE o.number = ?2";
 
 /// A request's certificate, device binding and session in one statement (see
 /// [`MessagingStore::request_auth`]).
@@ -117,20 +127,6 @@ const REQUEST_AUTH: &str = "SELECT c.serial AS cert_serial, c.office AS cert_off
 
 fn to_i64(v: u64, what: &str) -> StoreResult<i64> {
     i64::try_from(v).map_err(|_| StoreError::Conflict(format!("{what} out of range")))
-}
-
-async fn fetch_message(
-    conn: &mut SqliteConnection,
-    id: &MessageId,
-) -> StoreResult<Option<MessageRecord>> {
-    let row = sqlx::query(&format!(
-        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?"
-    ))
-    .bind(id.to_string())
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(map_err)?;
-    row.as_ref().map(message_from_row).transpose()
 }
 
 impl SqliteStore {
@@ -171,20 +167,14 @@ impl MessagingStore for SqliteStore {
         office: &OfficeNumber,
         now: Millis,
     ) -> StoreResult<Option<bool>> {
-        let row = sqlx::query(
-            "SELECT (EXISTS (SELECT 1 FROM certificates c WHERE c.office = o.number \
-             AND c.profile IN ('careplan', 'kaigo') AND c.revoked_at IS NULL AND c.not_before <= ? \
-             AND c.not_after > ?) AND EXISTS (SELECT 1 FROM usage_applications a WHERE a.office = o.number)) \
-             AS enrolled FROM offices o WHERE o.number = ?",
-        )
-        .bind(now)
-        .bind(now)
-        .bind(office.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(map_err)?;
-        row.map(|r| r.try_get::<bool, _>("enrolled").map_err(map_err))
-            .transpose()
+        let office = office.as_str().to_owned();
+        self.readers
+            .run(move |c| {
+                query_opt(c, OFFICE_ENROLLED, params![now, office], |r| {
+                    Ok(r.int("enrolled")? != 0)
+                })
+            })
+            .await
     }
 
     async fn message_counts(&self, scope: &CountScope) -> StoreResult<Vec<(MessageState, u64)>> {
@@ -212,8 +202,13 @@ impl MessagingStore for SqliteStore {
     }
 
     async fn message(&self, id: &MessageId) -> StoreResult<Option<MessageRecord>> {
-        let mut conn = self.pool.acquire().await.map_err(map_err)?;
-        fetch_message(&mut conn, id).await
+        let id = id.to_string();
+        self.readers
+            .run(move |c| {
+                let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?");
+                query_opt(c, &sql, [id], |r| message_from_row(r))
+            })
+            .await
     }
 
     async fn message_by_idempotency_key(
@@ -221,15 +216,15 @@ impl MessagingStore for SqliteStore {
         sender: &OfficeNumber,
         key: &str,
     ) -> StoreResult<Option<MessageRecord>> {
-        let row = sqlx::query(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE sender = ? AND idempotency_key = ?"
-        ))
-        .bind(sender.as_str())
-        .bind(key)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(map_err)?;
-        row.as_ref().map(message_from_row).transpose()
+        let (sender, key) = (sender.as_str().to_owned(), key.to_owned());
+        self.readers
+            .run(move |c| {
+                let sql = format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM messages WHERE sender = ? AND idempotency_key = ?"
+                );
+                query_opt(c, &sql, [sender, key], |r| message_from_row(r))
+            })
+            .await
     }
 
     async fn list_messages(&self, q: &MessageQuery) -> StoreResult<Vec<MessageRecord>> {
@@ -244,19 +239,21 @@ impl MessagingStore for SqliteStore {
             if q.state.is_some() { " AND state = ?" } else { "" },
             if q.before.is_some() { " AND id < ?" } else { "" },
         );
-        let mut query = sqlx::query(&sql).bind(q.office.as_str());
+        let mut args: Vec<rusqlite::types::Value> = vec![q.office.as_str().to_owned().into()];
         if let Some(state) = q.state {
-            query = query.bind(state.as_str());
+            args.push(state.as_str().to_owned().into());
         }
         if let Some(before) = q.before {
-            query = query.bind(before.to_string());
+            args.push(before.to_string().into());
         }
-        let rows = query
-            .bind(i64::from(q.limit.clamp(1, 500)))
-            .fetch_all(&self.pool)
+        args.push(i64::from(q.limit.clamp(1, 500)).into());
+        self.readers
+            .run(move |c| {
+                query_all(c, &sql, rusqlite::params_from_iter(args), |r| {
+                    message_from_row(r)
+                })
+            })
             .await
-            .map_err(map_err)?;
-        rows.iter().map(message_from_row).collect()
     }
 
     async fn transition(
@@ -399,13 +396,14 @@ impl MessagingStore for SqliteStore {
         serial: &str,
         token_hash: Option<&str>,
     ) -> StoreResult<Option<RequestAuth>> {
-        let row = sqlx::query(REQUEST_AUTH)
-            .bind(serial)
-            .bind(token_hash)
-            .fetch_optional(&self.pool)
+        let (serial, token) = (serial.to_owned(), token_hash.map(str::to_owned));
+        self.readers
+            .run(move |c| {
+                query_opt(c, REQUEST_AUTH, params![serial, token], |r| {
+                    request_auth_from_row(r)
+                })
+            })
             .await
-            .map_err(map_err)?;
-        row.as_ref().map(request_auth_from_row).transpose()
     }
 
     async fn promote_session(&self, stage1_hash: &str, s: &SessionRecord) -> StoreResult<()> {

@@ -11,10 +11,9 @@
 //! The connection opens the same database file as the pool (WAL, `synchronous=FULL`, foreign
 //! keys, the same busy timeout), after the pool ran the migrations. Writes through the pool
 //! (sessions, enrollment) and through this connection take SQLite's one write lock in turn.
-//! The thread ends when the store (every clone) is dropped.
+//! The thread ends when the store (every clone) is dropped ([`crate::thread`]).
 
 use std::path::Path;
-use std::sync::mpsc;
 use std::time::Duration;
 
 use renkei_store::{
@@ -26,12 +25,12 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::columns::corrupt;
 use crate::messaging::{message_from_row, MESSAGE_COLUMNS};
+use crate::reader::query_opt;
+use crate::thread::{open_connection, ConnThread};
 
-type Job = Box<dyn FnOnce(&Connection) + Send>;
-
-/// The queue of the writer's thread, which owns the connection.
+/// The writer's thread, which owns its connection.
 pub(crate) struct Writer {
-    jobs: mpsc::Sender<Job>,
+    thread: ConnThread,
 }
 
 impl std::fmt::Debug for Writer {
@@ -71,49 +70,14 @@ fn batch_failed(e: &StoreError) -> StoreError {
     StoreError::Unavailable(format!("group commit failed: {e}"))
 }
 
-fn stopped() -> StoreError {
-    StoreError::Unavailable("the SQLite writer thread stopped".into())
-}
-
 impl Writer {
     /// Open the writer's connection to the database file at `path` (which exists and is
     /// migrated) and start its thread.
     pub(crate) fn open(path: &Path, busy_timeout: Duration) -> StoreResult<Self> {
-        let conn = Connection::open(path).map_err(map_sql_err)?;
-        conn.busy_timeout(busy_timeout).map_err(map_sql_err)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(map_sql_err)?;
-        conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(map_sql_err)?;
-        conn.pragma_update(None, "foreign_keys", "ON")
-            .map_err(map_sql_err)?;
-        conn.set_prepared_statement_cache_capacity(32);
-        let (jobs, queue) = mpsc::channel::<Job>();
-        std::thread::Builder::new()
-            .name("renkei-sqlite-writer".into())
-            .spawn(move || {
-                for job in queue {
-                    // A panicking job drops its reply (its caller hears "stopped"); the
-                    // thread and the connection carry on with the next.
-                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&conn)));
-                }
-            })
-            .map_err(|e| StoreError::Unavailable(format!("cannot start the writer: {e}")))?;
-        Ok(Self { jobs })
-    }
-
-    /// Run `f` on the writer's thread and wait for its answer.
-    async fn run<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Connection) -> T + Send + 'static,
-    ) -> StoreResult<T> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        self.jobs
-            .send(Box::new(move |c| {
-                let _ = reply.send(f(c));
-            }))
-            .map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())
+        let conn = open_connection(path, busy_timeout, false)?;
+        Ok(Self {
+            thread: ConnThread::start("renkei-sqlite-writer", conn)?,
+        })
     }
 
     /// Run `f` on the writer's thread inside one `BEGIN IMMEDIATE` transaction; commit if it
@@ -122,13 +86,14 @@ impl Writer {
         &self,
         f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
-        self.run(|conn| {
-            let tx = Tx::begin(conn)?;
-            let out = f(conn)?;
-            tx.commit()?;
-            Ok(out)
-        })
-        .await?
+        self.thread
+            .run(|conn| {
+                let tx = Tx::begin(conn)?;
+                let out = f(conn)?;
+                tx.commit()?;
+                Ok(out)
+            })
+            .await?
     }
 
     /// [`renkei_store::MessagingStore::insert_message`].
@@ -199,6 +164,7 @@ impl Writer {
         let n = writes.len();
         let (writes, sealer) = (writes.to_vec(), sealer.clone());
         let done = self
+            .thread
             .run(move |conn| {
                 let tx = match Tx::begin(conn) {
                     Ok(tx) => tx,
@@ -316,12 +282,7 @@ fn fetch_message(
     sql: &str,
     params: impl rusqlite::Params,
 ) -> StoreResult<Option<MessageRecord>> {
-    let mut st = conn.prepare_cached(sql).map_err(map_sql_err)?;
-    let mut rows = st.query(params).map_err(map_sql_err)?;
-    match rows.next().map_err(map_sql_err)? {
-        Some(row) => message_from_row(row).map(Some),
-        None => Ok(None),
-    }
+    query_opt(conn, sql, params, |row| message_from_row(row))
 }
 
 fn insert_receipt(conn: &Connection, r: &ReceiptRecord) -> StoreResult<()> {
