@@ -187,8 +187,9 @@ pub struct Report {
     pub ratio_to_fsync: Option<f64>,
     /// CPU of the process per fsync'd write while the baseline ran (nothing else busy), ms.
     pub fsync_cpu_ms_per_write: Option<f64>,
-    /// The highest `ratio_to_fsync` this process's CPU allows (`--spawn`): the machine's cores
-    /// × 1000 / `cpu_ms_per_file` round trips per second, over `fsync_writes_per_s`.
+    /// The highest `ratio_to_fsync` this process's CPU allows (`--spawn`, unthrottled): the
+    /// machine's cores × 1000 / `cpu_ms_per_file` round trips per second, over
+    /// `fsync_writes_per_s`.
     pub ratio_cpu_ceiling: Option<f64>,
     /// Messages already stored before the load (`--prefill`).
     pub prefilled: u64,

@@ -18,6 +18,8 @@ pub(crate) trait Columns {
     fn int(&self, col: &str) -> StoreResult<i64>;
     /// A nullable `INTEGER` column.
     fn opt_int(&self, col: &str) -> StoreResult<Option<i64>>;
+    /// A nullable `BLOB` column.
+    fn opt_blob(&self, col: &str) -> StoreResult<Option<Vec<u8>>>;
 
     /// A `TEXT` column parsed into a domain type.
     fn parsed<T: std::str::FromStr>(&self, col: &str) -> StoreResult<T>
@@ -47,6 +49,9 @@ impl Columns for SqliteRow {
     fn opt_int(&self, col: &str) -> StoreResult<Option<i64>> {
         self.try_get(col).map_err(map_err)
     }
+    fn opt_blob(&self, col: &str) -> StoreResult<Option<Vec<u8>>> {
+        self.try_get(col).map_err(map_err)
+    }
 }
 
 impl Columns for rusqlite::Row<'_> {
@@ -60,6 +65,9 @@ impl Columns for rusqlite::Row<'_> {
         self.get(col).map_err(|e| corrupt(col, e))
     }
     fn opt_int(&self, col: &str) -> StoreResult<Option<i64>> {
+        self.get(col).map_err(|e| corrupt(col, e))
+    }
+    fn opt_blob(&self, col: &str) -> StoreResult<Option<Vec<u8>>> {
         self.get(col).map_err(|e| corrupt(col, e))
     }
 }

@@ -13,7 +13,8 @@ use renkei_store::{
 };
 use sqlx::{FromRow, QueryBuilder, Sqlite};
 
-use crate::columns::corrupt;
+use crate::columns::{corrupt, Columns};
+use crate::reader::query_opt;
 use crate::{map_err, SqliteStore};
 
 mod ext;
@@ -146,6 +147,23 @@ struct CertRow {
 }
 
 impl CertRow {
+    /// The row read by a reader thread ([`crate::reader`]).
+    fn from_columns(row: &impl Columns) -> StoreResult<Self> {
+        Ok(Self {
+            serial: row.text("serial")?,
+            office: row.opt_text("office")?,
+            profile: row.text("profile")?,
+            spki_sha256: row.text("spki_sha256")?,
+            encryption_key: row.opt_blob("encryption_key")?,
+            pem: row.text("pem")?,
+            not_before: row.int("not_before")?,
+            not_after: row.int("not_after")?,
+            issued_at: row.int("issued_at")?,
+            revoked_at: row.opt_int("revoked_at")?,
+            revocation_reason: row.opt_text("revocation_reason")?,
+        })
+    }
+
     fn into_model(self) -> StoreResult<CertRecord> {
         Ok(CertRecord {
             office: match self.office {
@@ -543,15 +561,16 @@ impl EnrollmentStore for SqliteStore {
     }
 
     async fn certificate(&self, serial: &str) -> StoreResult<Option<CertRecord>> {
-        sqlx::query_as::<_, CertRow>(&format!(
-            "SELECT {CERT_COLS} FROM certificates WHERE serial = $1"
-        ))
-        .bind(serial)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(map_err)?
-        .map(CertRow::into_model)
-        .transpose()
+        // Read twice by every send (recipient's and sender's certificate): a reader thread.
+        let serial = serial.to_owned();
+        self.readers
+            .run(move |c| {
+                let sql = format!("SELECT {CERT_COLS} FROM certificates WHERE serial = ?1");
+                query_opt(c, &sql, [serial], |r| {
+                    CertRow::from_columns(r)?.into_model()
+                })
+            })
+            .await
     }
 
     async fn certificates_for_office(&self, office: &OfficeNumber) -> StoreResult<Vec<CertRecord>> {

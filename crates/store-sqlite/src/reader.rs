@@ -1,5 +1,5 @@
 //! The hot reads of the message flow (authentication of every request, the message a download
-//! or ack names, inbox pages, idempotency and recipient checks of a send) on a few connection
+//! or ack names, inbox pages, idempotency, recipient and certificate checks of a send) on a few connection
 //! threads of their own ([`crate::thread`]): one job per read, two thread wake-ups, where a sqlx
 //! read costs more (the statement's worker, the pool's return). Other reads stay on the pool.
 //!
