@@ -1,7 +1,8 @@
 //! The SQLite backend of Renkei's storage traits: the embedded default.
 //!
 //! One database file in WAL mode with `synchronous=FULL`, so that a committed send survives a
-//! power cut; migrations in `migrations/` run at open.
+//! power cut; migrations in `migrations/` run at open. The message flow runs on rusqlite
+//! connections owned by threads of its own (modules `writer`, `reader`); the rest on sqlx's pool.
 
 mod columns;
 mod enrollment;
@@ -86,6 +87,27 @@ pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
             StoreError::Full(db.to_string())
         }
         _ => unavailable(e),
+    }
+}
+
+/// Map a rusqlite error to the store's error kinds (as [`map_err`] does for sqlx).
+pub(crate) fn map_sql_err(e: rusqlite::Error) -> StoreError {
+    use rusqlite::ffi;
+    match &e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.extended_code == ffi::SQLITE_CONSTRAINT_UNIQUE
+                || f.extended_code == ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+        {
+            StoreError::Conflict(e.to_string())
+        }
+        // SQLITE_FULL: the disk or `max_page_count` is exhausted.
+        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DiskFull => {
+            StoreError::Full(e.to_string())
+        }
+        rusqlite::Error::FromSqlConversionFailure(..)
+        | rusqlite::Error::InvalidColumnType(..)
+        | rusqlite::Error::IntegralValueOutOfRange(..) => StoreError::Corrupt(e.to_string()),
+        _ => StoreError::Unavailable(e.to_string()),
     }
 }
 

@@ -3,6 +3,9 @@
 //! Every writing transaction starts with `BEGIN IMMEDIATE`, taking SQLite's single write lock
 //! up front: concurrent writers queue on `busy_timeout` instead of failing when a deferred read
 //! transaction tries to upgrade, and audit appends are serialized for free.
+//!
+//! Message writes run on the writer thread ([`crate::writer`]), the hot reads on the reader
+//! threads ([`crate::reader`]); the rest here goes through sqlx's pool.
 
 use std::collections::HashSet;
 
@@ -13,10 +16,9 @@ use renkei_store::{
     MessageRecord, MessageState, MessageWrite, MessageWritten, MessagingStore, Millis,
     ReceiptRecord, RequestAuth, SessionRecord, SessionStage, SharedSealer, StoreError, StoreResult,
 };
+use rusqlite::params;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
-
-use rusqlite::params;
 
 use crate::columns::{corrupt, Columns};
 use crate::reader::{query_all, query_opt};

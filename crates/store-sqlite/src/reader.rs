@@ -12,8 +12,8 @@ use std::time::Duration;
 use renkei_store::StoreResult;
 use rusqlite::{Connection, Params, Row};
 
+use crate::map_sql_err;
 use crate::thread::{open_connection, ConnThread};
-use crate::writer::map_sql_err;
 
 /// Reader threads: one per core of the machines this runs on is plenty, as a read takes
 /// microseconds.

@@ -10,7 +10,7 @@ use std::time::Duration;
 use renkei_store::{StoreError, StoreResult};
 use rusqlite::Connection;
 
-use crate::writer::map_sql_err;
+use crate::map_sql_err;
 
 type Job = Box<dyn FnOnce(&Connection) + Send>;
 

@@ -24,6 +24,7 @@ use renkei_store::{
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::columns::corrupt;
+use crate::map_sql_err;
 use crate::messaging::{message_from_row, MESSAGE_COLUMNS};
 use crate::reader::query_opt;
 use crate::thread::{open_connection, ConnThread};
@@ -36,27 +37,6 @@ pub(crate) struct Writer {
 impl std::fmt::Debug for Writer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Writer").finish_non_exhaustive()
-    }
-}
-
-/// Map a rusqlite error to the store's error kinds (as [`crate::map_err`] does for sqlx).
-pub(crate) fn map_sql_err(e: rusqlite::Error) -> StoreError {
-    use rusqlite::ffi;
-    match &e {
-        rusqlite::Error::SqliteFailure(f, _)
-            if f.extended_code == ffi::SQLITE_CONSTRAINT_UNIQUE
-                || f.extended_code == ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
-        {
-            StoreError::Conflict(e.to_string())
-        }
-        // SQLITE_FULL: the disk or `max_page_count` is exhausted.
-        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DiskFull => {
-            StoreError::Full(e.to_string())
-        }
-        rusqlite::Error::FromSqlConversionFailure(..)
-        | rusqlite::Error::InvalidColumnType(..)
-        | rusqlite::Error::IntegralValueOutOfRange(..) => StoreError::Corrupt(e.to_string()),
-        _ => StoreError::Unavailable(e.to_string()),
     }
 }
 
