@@ -56,9 +56,22 @@ impl SqliteStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")))?;
+        // The writer and readers open the same file: an in-memory database would be another
+        // (empty) one for each connection.
         let path = opts.get_filename().to_owned();
-        let writer = writer::Writer::open(&path, BUSY_TIMEOUT)?;
-        let readers = reader::Readers::open(&path, BUSY_TIMEOUT)?;
+        if !path.is_file() {
+            return Err(StoreError::Unavailable(format!(
+                "the SQLite store needs a database file, not {url}"
+            )));
+        }
+        let (writer, readers) = tokio::task::spawn_blocking(move || {
+            Ok::<_, StoreError>((
+                writer::Writer::open(&path, BUSY_TIMEOUT)?,
+                reader::Readers::open(&path, BUSY_TIMEOUT)?,
+            ))
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("cannot open the store's threads: {e}")))??;
         Ok(Self {
             pool,
             writer: std::sync::Arc::new(writer),
@@ -118,6 +131,14 @@ fn unavailable(e: sqlx::Error) -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An in-memory URL is refused with a clear error: the writer and reader connections would
+    /// each see a different, empty database.
+    #[tokio::test]
+    async fn an_in_memory_database_is_refused() {
+        let e = SqliteStore::open("sqlite::memory:").await.unwrap_err();
+        assert!(e.to_string().contains("needs a database file"), "{e}");
+    }
 
     /// A database that cannot grow (its disk is full, here its page limit) is `StoreError::Full`,
     /// which the relay answers with `507 storage_full`, not a retryable "unavailable".

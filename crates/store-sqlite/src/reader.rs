@@ -43,13 +43,19 @@ impl Readers {
         })
     }
 
-    /// Run `f` on the next reader thread.
+    /// Run `f` on the reader thread with the fewest jobs waiting (ties in turn), so that a
+    /// long page does not hold up the short reads queued behind it.
     pub(crate) async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.threads.len();
-        self.threads[i].run(f).await?
+        let n = self.threads.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let thread = (0..n)
+            .map(|k| &self.threads[(start + k) % n])
+            .min_by_key(|t| t.pending())
+            .expect("at least one reader thread");
+        thread.run(f).await?
     }
 }
 
@@ -82,4 +88,53 @@ pub(crate) fn query_all<T>(
         out.push(decode(row)?);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// While one reader thread is held by a long job, short reads go to the other one instead
+    /// of queueing behind it (with plain turns, every second read would wait).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn short_reads_do_not_queue_behind_a_long_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.db");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (n INTEGER)")
+            .unwrap();
+        let readers = std::sync::Arc::new(Readers::open(&path, Duration::from_secs(1)).unwrap());
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let long = tokio::spawn({
+            let readers = readers.clone();
+            async move {
+                readers
+                    .run(move |_| {
+                        held.recv().ok();
+                        Ok(())
+                    })
+                    .await
+            }
+        });
+        while readers.threads.iter().all(|t| t.pending() == 0) {
+            tokio::task::yield_now().await;
+        }
+        let short = async {
+            for _ in 0..4 {
+                readers
+                    .run(|c| {
+                        query_opt(c, "SELECT COUNT(*) AS n FROM t", [], |r| {
+                            Ok(r.get::<_, i64>(0))
+                        })
+                    })
+                    .await
+                    .unwrap();
+            }
+        };
+        let done = tokio::time::timeout(Duration::from_secs(10), short).await;
+        release.send(()).unwrap();
+        long.await.unwrap().unwrap();
+        assert!(done.is_ok(), "a short read waited behind the long one");
+    }
 }

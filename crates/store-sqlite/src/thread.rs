@@ -4,7 +4,8 @@
 //! ([`crate::reader`]) run on a few more.
 
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use renkei_store::{StoreError, StoreResult};
@@ -18,6 +19,8 @@ type Job = Box<dyn FnOnce(&Connection) + Send>;
 pub(crate) struct ConnThread {
     name: &'static str,
     jobs: mpsc::Sender<Job>,
+    /// Jobs sent and not yet finished.
+    pending: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for ConnThread {
@@ -29,7 +32,7 @@ impl std::fmt::Debug for ConnThread {
 }
 
 /// Open a connection to the database file at `path` (which exists and is migrated) with the
-/// pool's settings: WAL, `synchronous=FULL`, foreign keys, the same busy timeout.
+/// pool's durability settings: WAL, `synchronous=FULL`, foreign keys, the same busy timeout.
 /// `query_only` connections refuse every write.
 pub(crate) fn open_connection(
     path: &Path,
@@ -58,28 +61,105 @@ impl ConnThread {
             .name(name.into())
             .spawn(move || {
                 for job in queue {
-                    // A panicking job drops its reply (its caller hears "stopped"); the
-                    // thread and the connection carry on with the next.
-                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&conn)));
+                    job(&conn);
+                    // No job may leave a transaction open for the next (a rollback that failed
+                    // inside a job): every later BEGIN would fail.
+                    if !conn.is_autocommit() {
+                        if let Err(e) = conn.execute_batch("ROLLBACK") {
+                            tracing::error!(thread = name, error = %e, "cannot end an open transaction");
+                        }
+                    }
                 }
             })
             .map_err(|e| StoreError::Unavailable(format!("cannot start {name}: {e}")))?;
-        Ok(Self { name, jobs })
+        Ok(Self {
+            name,
+            jobs,
+            pending: Arc::new(AtomicUsize::new(0)),
+        })
     }
 
-    /// Run `f` on the thread and wait for its answer.
+    /// Jobs sent to this thread and not yet finished.
+    pub(crate) fn pending(&self) -> usize {
+        self.pending.load(Ordering::Relaxed)
+    }
+
+    /// Run `f` on the thread and wait for its answer. A job runs to its end even if the caller
+    /// stops waiting (a write still commits, as a request whose client went away).
     pub(crate) async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> T + Send + 'static,
     ) -> StoreResult<T> {
-        let stopped =
-            || StoreError::Unavailable(format!("the SQLite thread {} stopped", self.name));
+        let name = self.name;
+        let stopped = || StoreError::Unavailable(format!("the SQLite thread {name} stopped"));
         let (reply, answer) = tokio::sync::oneshot::channel();
-        self.jobs
-            .send(Box::new(move |c| {
-                let _ = reply.send(f(c));
-            }))
-            .map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())
+        let pending = self.pending.clone();
+        pending.fetch_add(1, Ordering::Relaxed);
+        let sent = self.jobs.send(Box::new(move |c| {
+            // A panic unwinds through the job's transaction guard, which rolls it back; the
+            // thread and the connection carry on with the next job.
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(c))).map_err(|_| {
+                StoreError::Unavailable(format!(
+                    "a job on the SQLite thread {name} failed and was rolled back"
+                ))
+            });
+            pending.fetch_sub(1, Ordering::Relaxed);
+            let _ = reply.send(r);
+        }));
+        if sent.is_err() {
+            self.pending.fetch_sub(1, Ordering::Relaxed);
+            return Err(stopped());
+        }
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn thread() -> (tempfile::TempDir, ConnThread) {
+        let dir = tempfile::tempdir().unwrap();
+        let conn =
+            open_connection(&dir.path().join("t.db"), Duration::from_secs(1), false).unwrap();
+        conn.execute_batch("CREATE TABLE t (n INTEGER)").unwrap();
+        (dir, ConnThread::start("renkei-test-thread", conn).unwrap())
+    }
+
+    /// A job that leaves its transaction open does not leave it to the next job: that one can
+    /// begin its own, and the abandoned one's changes are gone.
+    #[tokio::test]
+    async fn an_open_transaction_does_not_outlive_its_job() {
+        let (_dir, t) = thread();
+        t.run(|c| c.execute_batch("BEGIN IMMEDIATE; INSERT INTO t VALUES (1)"))
+            .await
+            .unwrap()
+            .unwrap();
+        let n: i64 = t
+            .run(|c| {
+                c.execute_batch("BEGIN IMMEDIATE; INSERT INTO t VALUES (2); COMMIT")?;
+                c.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(n, 1, "only the committed row");
+    }
+
+    /// A panicking job answers with an error of its own and the thread serves the next job.
+    #[tokio::test]
+    async fn a_panicking_job_is_an_error_and_the_thread_goes_on() {
+        let (_dir, t) = thread();
+        let e = t
+            .run(|_| -> i64 { panic!("a job that fails") })
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("rolled back"), "{e}");
+        let one: i64 = t
+            .run(|c| c.query_row("SELECT 1", [], |r| r.get(0)))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(one, 1);
     }
 }

@@ -173,7 +173,8 @@ impl Writer {
                 out
             })
             .await;
-        // The thread stopped before answering: whether the batch committed is unknown.
+        // No answer: the job panicked (its transaction was rolled back) or the thread stopped
+        // (whether the batch committed is unknown). Either way every write of it failed here.
         done.unwrap_or_else(|e| (0..n).map(|_| Err(batch_failed(&e))).collect())
     }
 }
@@ -500,7 +501,7 @@ mod tests {
             .append_audit(&draft("0330000001", 2), &bad)
             .await
             .unwrap_err();
-        assert!(e.to_string().contains("writer"), "{e}");
+        assert!(e.to_string().contains("rolled back"), "{e}");
         let next = store
             .append_audit(&draft("0330000001", 3), &good)
             .await
