@@ -18,7 +18,7 @@ type Job = Box<dyn FnOnce(&Connection) + Send>;
 /// The queue of one connection thread. The thread ends when every clone is dropped.
 pub(crate) struct ConnThread {
     name: &'static str,
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::SyncSender<Job>,
     /// Jobs sent and not yet finished.
     pending: Arc<AtomicUsize>,
 }
@@ -53,10 +53,18 @@ pub(crate) fn open_connection(
     Ok(conn)
 }
 
+/// Jobs a thread holds waiting, beyond which callers hear "busy" at once instead of queueing
+/// without bound (in service the requests in flight bound it far lower).
+const QUEUE_LIMIT: usize = 4096;
+
 impl ConnThread {
     /// Start a thread that owns `conn`.
     pub(crate) fn start(name: &'static str, conn: Connection) -> StoreResult<Self> {
-        let (jobs, queue) = mpsc::channel::<Job>();
+        Self::start_with_limit(name, conn, QUEUE_LIMIT)
+    }
+
+    fn start_with_limit(name: &'static str, conn: Connection, limit: usize) -> StoreResult<Self> {
+        let (jobs, queue) = mpsc::sync_channel::<Job>(limit);
         std::thread::Builder::new()
             .name(name.into())
             .spawn(move || {
@@ -95,7 +103,7 @@ impl ConnThread {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let pending = self.pending.clone();
         pending.fetch_add(1, Ordering::Relaxed);
-        let sent = self.jobs.send(Box::new(move |c| {
+        let sent = self.jobs.try_send(Box::new(move |c| {
             // A panic unwinds through the job's transaction guard, which rolls it back; the
             // thread and the connection carry on with the next job.
             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(c))).map_err(|_| {
@@ -106,9 +114,15 @@ impl ConnThread {
             pending.fetch_sub(1, Ordering::Relaxed);
             let _ = reply.send(r);
         }));
-        if sent.is_err() {
+        if let Err(e) = sent {
             self.pending.fetch_sub(1, Ordering::Relaxed);
-            return Err(stopped());
+            return Err(match e {
+                mpsc::TrySendError::Full(_) => StoreError::Unavailable(format!(
+                    "the SQLite thread {name} is busy ({} jobs waiting)",
+                    self.pending()
+                )),
+                mpsc::TrySendError::Disconnected(_) => stopped(),
+            });
         }
         answer.await.map_err(|_| stopped())?
     }
@@ -144,6 +158,51 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(n, 1, "only the committed row");
+    }
+
+    /// A thread whose queue is full answers "busy" at once; once it catches up it takes jobs
+    /// again.
+    #[tokio::test]
+    async fn a_full_queue_answers_busy() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn =
+            open_connection(&dir.path().join("q.db"), Duration::from_secs(1), false).unwrap();
+        let t = std::sync::Arc::new(
+            ConnThread::start_with_limit("renkei-test-queue", conn, 2).unwrap(),
+        );
+        let (release, held) = mpsc::channel::<()>();
+        let (started, running) = mpsc::channel::<()>();
+        let first = tokio::spawn({
+            let t = t.clone();
+            async move {
+                t.run(move |_| {
+                    started.send(()).unwrap();
+                    held.recv().ok();
+                })
+                .await
+            }
+        });
+        tokio::task::spawn_blocking(move || running.recv().unwrap())
+            .await
+            .unwrap();
+        // The running job holds the thread; two more fill the queue.
+        let queued: Vec<_> = (0..2)
+            .map(|_| {
+                let t = t.clone();
+                tokio::spawn(async move { t.run(|_| ()).await })
+            })
+            .collect();
+        while t.pending() < 3 {
+            tokio::task::yield_now().await;
+        }
+        let e = t.run(|_| ()).await.unwrap_err();
+        assert!(e.to_string().contains("busy"), "{e}");
+        release.send(()).unwrap();
+        first.await.unwrap().unwrap();
+        for q in queued {
+            q.await.unwrap().unwrap();
+        }
+        t.run(|_| ()).await.unwrap();
     }
 
     /// A panicking job answers with an error of its own and the thread serves the next job.
