@@ -185,7 +185,7 @@ pub struct Report {
     pub fsync_writes_per_s: Option<f64>,
     /// `files_per_s / fsync_writes_per_s`.
     pub ratio_to_fsync: Option<f64>,
-    /// CPU of the process per fsync'd write while the baseline ran (nothing else busy), ms.
+    /// CPU of the process per fsync'd write while the baseline ran (the relay idle), ms.
     pub fsync_cpu_ms_per_write: Option<f64>,
     /// The highest `ratio_to_fsync` this process's CPU allows (`--spawn`, unthrottled): the
     /// machine's cores × 1000 / `cpu_ms_per_file` round trips per second, over
@@ -209,6 +209,24 @@ pub struct Report {
     pub cpu_ms_per_file: Option<f64>,
     /// Envelopes sealed during the load (`seal_each`) rather than before it.
     pub sealed_during_load: bool,
+}
+
+impl Report {
+    /// Fill in the disk's limit measured in the same run ([`measure_fsync_writes`]) and what
+    /// follows from it: the ratio, and (unthrottled, with CPU measured) its CPU ceiling.
+    pub fn set_baseline(&mut self, b: &FsyncBaseline) {
+        let rate = b.writes_per_s.max(f64::EPSILON);
+        self.fsync_writes_per_s = Some(b.writes_per_s);
+        self.ratio_to_fsync = Some(self.files_per_s / rate);
+        self.fsync_cpu_ms_per_write = b.cpu_ms_per_write;
+        let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
+        // Only where the run went as fast as it could: a paced run's CPU per round trip
+        // includes the idle waiting between ticks.
+        self.ratio_cpu_ceiling = self
+            .cpu_ms_per_file
+            .filter(|_| self.offered_per_s == 0.0)
+            .map(|ms| cores * 1000.0 / ms.max(f64::EPSILON) / rate);
+    }
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {

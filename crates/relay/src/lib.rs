@@ -169,8 +169,6 @@ struct Inner {
     store: Arc<dyn Store>,
     blobs: Arc<dyn BlobStore>,
     notary: Arc<dyn Notary>,
-    /// The notary as the store's audit sealer (the same object).
-    sealer: SharedSealer,
     ca_cert_pem: String,
     config: RelayConfig,
     clock: Clock,
@@ -231,7 +229,6 @@ impl RelayState {
             inner: Arc::new(Inner {
                 store,
                 blobs,
-                sealer: notary.clone(),
                 notary,
                 ca_cert_pem,
                 clock,
@@ -259,9 +256,9 @@ impl RelayState {
     pub fn notary(&self) -> &dyn Notary {
         self.inner.notary.as_ref()
     }
-    /// The signer as the store's audit sealer.
-    pub fn sealer(&self) -> &SharedSealer {
-        &self.inner.sealer
+    /// The signer as the store's audit sealer (the same object).
+    pub fn sealer(&self) -> SharedSealer {
+        self.inner.notary.clone()
     }
     /// PEM of the Renkei CA certificate.
     pub fn ca_cert_pem(&self) -> &str {
@@ -340,7 +337,7 @@ impl RelayState {
         if inner.store.prefers_group_commit() {
             let committer = inner
                 .committer
-                .get_or_init(|| GroupCommitter::start(inner.store.clone(), inner.sealer.clone()));
+                .get_or_init(|| GroupCommitter::start(inner.store.clone(), inner.notary.clone()));
             match committer.submit(write).await {
                 Ok(done) => return done,
                 // The writer task is gone (its runtime ended): write directly.
@@ -354,7 +351,10 @@ impl RelayState {
 async fn single(inner: &Inner, write: MessageWrite) -> StoreResult<MessageWritten> {
     inner
         .store
-        .write_batch(std::slice::from_ref(&write), &inner.sealer)
+        .write_batch(
+            std::slice::from_ref(&write),
+            &(inner.notary.clone() as SharedSealer),
+        )
         .await
         .pop()
         .unwrap_or_else(|| {

@@ -92,7 +92,7 @@ pub async fn run_retention(
                     None,
                     &receipt,
                     &drafts,
-                    state.sealer(),
+                    &state.sealer(),
                 )
                 .await
             {

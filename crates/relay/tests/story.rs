@@ -285,7 +285,7 @@ async fn story(fx: &Fixture) {
         })
         .collect();
     fx.store
-        .append_audit(&drafts, fx.state.sealer())
+        .append_audit(&drafts, &fx.state.sealer())
         .await
         .unwrap();
     let raw = a.get("/audit/export").await;

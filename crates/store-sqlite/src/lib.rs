@@ -124,6 +124,11 @@ pub(crate) fn map_sql_err(e: rusqlite::Error) -> StoreError {
     }
 }
 
+/// A count or sequence number as SQLite's INTEGER.
+pub(crate) fn to_i64(v: u64, what: &str) -> Result<i64, StoreError> {
+    i64::try_from(v).map_err(|_| StoreError::Conflict(format!("{what} out of range")))
+}
+
 fn unavailable(e: sqlx::Error) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }

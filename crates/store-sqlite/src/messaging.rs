@@ -21,8 +21,8 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 
 use crate::columns::{corrupt, Columns};
-use crate::reader::{query_all, query_opt};
-use crate::{map_err, SqliteStore};
+use crate::reader::{message_by_id, message_by_key, query_all, query_opt};
+use crate::{map_err, to_i64, SqliteStore};
 
 pub(crate) const MESSAGE_COLUMNS: &str = "id, sender, recipient, idempotency_key, digest, length, file_seq, files, \
      sender_cert_serial, recipient_cert_serial, blob_key, state, stored_at, downloaded_at, finished_at, \
@@ -127,10 +127,6 @@ const REQUEST_AUTH: &str = "SELECT c.serial AS cert_serial, c.office AS cert_off
      FROM certificates c LEFT JOIN sessions s ON s.token_hash = ?2 \
      WHERE c.serial = ?1";
 
-fn to_i64(v: u64, what: &str) -> StoreResult<i64> {
-    i64::try_from(v).map_err(|_| StoreError::Conflict(format!("{what} out of range")))
-}
-
 impl SqliteStore {
     async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Sqlite>> {
         self.pool
@@ -204,13 +200,8 @@ impl MessagingStore for SqliteStore {
     }
 
     async fn message(&self, id: &MessageId) -> StoreResult<Option<MessageRecord>> {
-        let id = id.to_string();
-        self.readers
-            .run(move |c| {
-                let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?");
-                query_opt(c, &sql, [id], |r| message_from_row(r))
-            })
-            .await
+        let id = *id;
+        self.readers.run(move |c| message_by_id(c, &id)).await
     }
 
     async fn message_by_idempotency_key(
@@ -218,14 +209,9 @@ impl MessagingStore for SqliteStore {
         sender: &OfficeNumber,
         key: &str,
     ) -> StoreResult<Option<MessageRecord>> {
-        let (sender, key) = (sender.as_str().to_owned(), key.to_owned());
+        let (sender, key) = (sender.clone(), key.to_owned());
         self.readers
-            .run(move |c| {
-                let sql = format!(
-                    "SELECT {MESSAGE_COLUMNS} FROM messages WHERE sender = ? AND idempotency_key = ?"
-                );
-                query_opt(c, &sql, [sender, key], |r| message_from_row(r))
-            })
+            .run(move |c| message_by_key(c, &sender, &key))
             .await
     }
 

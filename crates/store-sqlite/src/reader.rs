@@ -1,7 +1,8 @@
 //! The hot reads of the message flow (authentication of every request, the message a download
-//! or ack names, inbox pages, idempotency, recipient and certificate checks of a send) on a few connection
-//! threads of their own ([`crate::thread`]): one job per read, two thread wake-ups, where a sqlx
-//! read costs more (the statement's worker, the pool's return). Other reads stay on the pool.
+//! or ack names, inbox pages, idempotency, recipient and certificate checks of a send) on a few
+//! connection threads of their own ([`crate::thread`]): one job per read, two thread wake-ups,
+//! where a sqlx read costs more (the statement's worker, the pool's return). Other reads stay on
+//! the pool. The message lookups here are also the writer's, inside its transactions.
 //!
 //! The connections are `query_only`: a read that tried to write would fail.
 
@@ -9,10 +10,12 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use renkei_store::StoreResult;
-use rusqlite::{Connection, Params, Row};
+use renkei_ids::OfficeNumber;
+use renkei_store::{MessageId, MessageRecord, StoreResult};
+use rusqlite::{params, Connection, Params, Row};
 
 use crate::map_sql_err;
+use crate::messaging::{message_from_row, MESSAGE_COLUMNS};
 use crate::thread::{open_connection, ConnThread};
 
 /// Reader threads: one per core of the machines this runs on is plenty, as a read takes
@@ -72,6 +75,28 @@ pub(crate) fn query_opt<T>(
         Some(row) => decode(row).map(Some),
         None => Ok(None),
     }
+}
+
+/// The message `id`.
+pub(crate) fn message_by_id(
+    conn: &Connection,
+    id: &MessageId,
+) -> StoreResult<Option<MessageRecord>> {
+    let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?");
+    query_opt(conn, &sql, [id.to_string()], |r| message_from_row(r))
+}
+
+/// The message `sender` sent under idempotency key `key`.
+pub(crate) fn message_by_key(
+    conn: &Connection,
+    sender: &OfficeNumber,
+    key: &str,
+) -> StoreResult<Option<MessageRecord>> {
+    let sql =
+        format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE sender = ? AND idempotency_key = ?");
+    query_opt(conn, &sql, params![sender.as_str(), key], |r| {
+        message_from_row(r)
+    })
 }
 
 /// Every row of `sql`, decoded.

@@ -104,8 +104,8 @@ impl ConnThread {
         let pending = self.pending.clone();
         pending.fetch_add(1, Ordering::Relaxed);
         let sent = self.jobs.try_send(Box::new(move |c| {
-            // A panic unwinds through the job's transaction guard, which rolls it back; the
-            // thread and the connection carry on with the next job.
+            // A panicking job is an error; the loop then ends the transaction it left open
+            // and goes on with the next job.
             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(c))).map_err(|_| {
                 StoreError::Unavailable(format!(
                     "a job on the SQLite thread {name} failed and was rolled back"

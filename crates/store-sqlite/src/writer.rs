@@ -24,10 +24,10 @@ use renkei_store::{
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::columns::corrupt;
-use crate::map_sql_err;
-use crate::messaging::{message_from_row, MESSAGE_COLUMNS};
-use crate::reader::query_opt;
+use crate::messaging::MESSAGE_COLUMNS;
+use crate::reader::{message_by_id, message_by_key};
 use crate::thread::{open_connection, ConnThread};
+use crate::{map_sql_err, to_i64};
 
 /// The writer's thread, which owns its connection.
 pub(crate) struct Writer {
@@ -38,10 +38,6 @@ impl std::fmt::Debug for Writer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Writer").finish_non_exhaustive()
     }
-}
-
-fn to_i64(v: u64, what: &str) -> StoreResult<i64> {
-    i64::try_from(v).map_err(|_| StoreError::Conflict(format!("{what} out of range")))
 }
 
 /// The error every write of a batch reports when the batch's transaction could not begin or
@@ -61,16 +57,16 @@ impl Writer {
     }
 
     /// Run `f` on the writer's thread inside one `BEGIN IMMEDIATE` transaction; commit if it
-    /// returns `Ok`.
+    /// returns `Ok`. On any failure the thread ends the open transaction ([`crate::thread`]).
     async fn transaction<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
         self.thread
             .run(|conn| {
-                let tx = Tx::begin(conn)?;
+                exec(conn, "BEGIN IMMEDIATE", [])?;
                 let out = f(conn)?;
-                tx.commit()?;
+                exec(conn, "COMMIT", [])?;
                 Ok(out)
             })
             .await?
@@ -146,67 +142,34 @@ impl Writer {
         let done = self
             .thread
             .run(move |conn| {
-                let tx = match Tx::begin(conn) {
-                    Ok(tx) => tx,
-                    Err(e) => return writes.iter().map(|_| Err(batch_failed(&e))).collect(),
-                };
-                let mut out = Vec::with_capacity(writes.len());
+                // A failure that ends the batch leaves its transaction open: the thread rolls
+                // it back, so nothing of the batch commits.
+                exec(conn, "BEGIN IMMEDIATE", []).map_err(|e| all_failed(n, &e))?;
+                let mut out = Vec::with_capacity(n);
                 for w in &writes {
-                    match write_one(conn, w, sealer.as_ref()) {
-                        Ok(r) => out.push(r),
-                        Err(e) => {
-                            // Dropping the transaction rolls it back: nothing of this batch
-                            // commits.
-                            drop(tx);
-                            return writes.iter().map(|_| Err(batch_failed(&e))).collect();
-                        }
-                    }
+                    out.push(write_one(conn, w, sealer.as_ref()).map_err(|e| all_failed(n, &e))?);
                 }
                 // Nobody hears "ok" before the commit returned.
-                if let Err(e) = tx.commit() {
+                if let Err(e) = exec(conn, "COMMIT", []) {
                     for r in &mut out {
                         if r.is_ok() {
                             *r = Err(batch_failed(&e));
                         }
                     }
                 }
-                out
+                Ok(out)
             })
             .await;
         // No answer: the job panicked (its transaction was rolled back) or the thread stopped
         // (whether the batch committed is unknown). Either way every write of it failed here.
-        done.unwrap_or_else(|e| (0..n).map(|_| Err(batch_failed(&e))).collect())
+        done.unwrap_or_else(|e| Err(all_failed(n, &e)))
+            .unwrap_or_else(|failed| failed)
     }
 }
 
-/// An open `BEGIN IMMEDIATE` transaction, rolled back on drop unless committed.
-struct Tx<'c> {
-    conn: &'c Connection,
-    open: bool,
-}
-
-impl<'c> Tx<'c> {
-    fn begin(conn: &'c Connection) -> StoreResult<Self> {
-        conn.execute_batch("BEGIN IMMEDIATE").map_err(map_sql_err)?;
-        Ok(Self { conn, open: true })
-    }
-
-    fn commit(mut self) -> StoreResult<()> {
-        let r = self.conn.execute_batch("COMMIT").map_err(map_sql_err);
-        // A failed COMMIT may leave the transaction open (SQLITE_BUSY): drop rolls it back.
-        self.open = r.is_err();
-        r
-    }
-}
-
-impl Drop for Tx<'_> {
-    fn drop(&mut self) {
-        if self.open && !self.conn.is_autocommit() {
-            if let Err(e) = self.conn.execute_batch("ROLLBACK") {
-                tracing::error!(error = %e, "rollback of a message write failed");
-            }
-        }
-    }
+/// Every write of a batch of `n` failed with `e`.
+fn all_failed(n: usize, e: &StoreError) -> Vec<StoreResult<MessageWritten>> {
+    (0..n).map(|_| Err(batch_failed(e))).collect()
 }
 
 fn exec(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> StoreResult<usize> {
@@ -256,14 +219,6 @@ fn write_one(
     }
     exec(conn, "RELEASE write_one", [])?;
     Ok(r)
-}
-
-fn fetch_message(
-    conn: &Connection,
-    sql: &str,
-    params: impl rusqlite::Params,
-) -> StoreResult<Option<MessageRecord>> {
-    query_opt(conn, sql, params, |row| message_from_row(row))
 }
 
 fn insert_receipt(conn: &Connection, r: &ReceiptRecord) -> StoreResult<()> {
@@ -352,11 +307,7 @@ fn insert_in(
     audit: &[AuditDraft],
     sealer: &dyn AuditSealer,
 ) -> StoreResult<InsertOutcome> {
-    let existing = fetch_message(
-        conn,
-        &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE sender = ? AND idempotency_key = ?"),
-        params![m.sender.as_str(), m.idempotency_key],
-    )?;
+    let existing = message_by_key(conn, &m.sender, &m.idempotency_key)?;
     if let Some(prior) = existing {
         return if prior.digest == m.digest {
             Ok(InsertOutcome::Duplicate(Box::new(prior)))
@@ -411,12 +362,8 @@ fn transition_in(
     audit: &[AuditDraft],
     sealer: &dyn AuditSealer,
 ) -> StoreResult<MessageRecord> {
-    let current = fetch_message(
-        conn,
-        &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?"),
-        [id.to_string()],
-    )?
-    .ok_or_else(|| StoreError::NotFound(format!("message {id}")))?;
+    let current =
+        message_by_id(conn, id)?.ok_or_else(|| StoreError::NotFound(format!("message {id}")))?;
     if !from.contains(&current.state) {
         return Err(StoreError::Conflict(format!(
             "message {id} is {}, not one of {from:?}",

@@ -132,7 +132,7 @@ pub(crate) fn message_audit(
 /// Append audit entries outside a message transaction (failures, logins); a failure to write
 /// them is logged, never hidden from the operator, and does not change the answer.
 pub(crate) async fn audit_best_effort(state: &RelayState, drafts: Vec<renkei_store::AuditDraft>) {
-    if let Err(e) = state.store().append_audit(&drafts, state.sealer()).await {
+    if let Err(e) = state.store().append_audit(&drafts, &state.sealer()).await {
         tracing::error!(error = %e, "could not append audit entries");
     }
 }

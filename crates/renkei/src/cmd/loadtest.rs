@@ -144,17 +144,7 @@ pub fn run(args: LoadtestArgs) -> anyhow::Result<ExitCode> {
             report.rss_mib_peak = end.map(|(_, peak)| peak);
         }
         if let Some(b) = baseline {
-            let rate = b.writes_per_s.max(f64::EPSILON);
-            report.fsync_writes_per_s = Some(b.writes_per_s);
-            report.ratio_to_fsync = Some(report.files_per_s / rate);
-            report.fsync_cpu_ms_per_write = b.cpu_ms_per_write;
-            let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
-            // Only where the run went as fast as it could: a paced run's CPU per round trip
-            // includes the idle waiting between ticks.
-            report.ratio_cpu_ceiling = report
-                .cpu_ms_per_file
-                .filter(|_| report.offered_per_s == 0.0)
-                .map(|ms| cores * 1000.0 / ms.max(f64::EPSILON) / rate);
+            report.set_baseline(&b);
         }
         if let Some(server) = spawned {
             server.shutdown().await?;
