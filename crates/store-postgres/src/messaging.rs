@@ -449,28 +449,14 @@ impl MessagingStore for PgStore {
         let current = fetch_message(&mut tx, id, true)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("message {id}")))?;
-        if !from.contains(&current.state) {
-            return Err(StoreError::Conflict(format!(
-                "message {id} is {}, not one of {from:?}",
-                current.state
-            )));
-        }
-        let downloaded_at = match to {
-            MessageState::Downloaded => current.downloaded_at.or(Some(at)),
-            _ => current.downloaded_at,
-        };
-        let finished_at = if to.is_final() {
-            Some(at)
-        } else {
-            current.finished_at
-        };
+        let next = current.transitioned(from, to, at, reasons)?;
         sqlx::query(
             "UPDATE messages SET state = $1, downloaded_at = $2, finished_at = $3, reasons = COALESCE($4, reasons) \
              WHERE id = $5::uuid",
         )
         .bind(to.as_str())
-        .bind(downloaded_at)
-        .bind(finished_at)
+        .bind(next.downloaded_at)
+        .bind(next.finished_at)
         .bind(reasons)
         .bind(id.to_string())
         .execute(&mut *tx)

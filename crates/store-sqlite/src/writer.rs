@@ -364,36 +364,21 @@ fn transition_in(
 ) -> StoreResult<MessageRecord> {
     let current =
         message_by_id(conn, id)?.ok_or_else(|| StoreError::NotFound(format!("message {id}")))?;
-    if !from.contains(&current.state) {
-        return Err(StoreError::Conflict(format!(
-            "message {id} is {}, not one of {from:?}",
-            current.state
-        )));
-    }
-    let downloaded_at = match to {
-        MessageState::Downloaded => current.downloaded_at.or(Some(at)),
-        _ => current.downloaded_at,
-    };
-    let finished_at = if to.is_final() {
-        Some(at)
-    } else {
-        current.finished_at
-    };
-    let reasons = reasons.map(str::to_owned).or(current.reasons.clone());
+    let next = current.transitioned(from, to, at, reasons)?;
     exec(
         conn,
         "UPDATE messages SET state = ?, downloaded_at = ?, finished_at = ?, reasons = ? WHERE id = ?",
-        params![to.as_str(), downloaded_at, finished_at, reasons, id.to_string()],
+        params![
+            to.as_str(),
+            next.downloaded_at,
+            next.finished_at,
+            next.reasons,
+            id.to_string()
+        ],
     )?;
     insert_receipt(conn, receipt)?;
     append_audit_in(conn, audit, sealer)?;
-    Ok(MessageRecord {
-        state: to,
-        downloaded_at,
-        finished_at,
-        reasons,
-        ..current
-    })
+    Ok(next)
 }
 
 #[cfg(test)]

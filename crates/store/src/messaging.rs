@@ -72,6 +72,41 @@ pub struct MessageRecord {
     pub reasons: Option<String>,
 }
 
+impl MessageRecord {
+    /// The record after its move to `to` at `at` (the rule every backend applies): the first
+    /// download sets `downloaded_at`, a final state `finished_at`, and rejection `reasons`
+    /// replace earlier ones only when given. [`StoreError::Conflict`](crate::StoreError::Conflict)
+    /// unless the message is in one of the states `from`.
+    pub fn transitioned(
+        &self,
+        from: &[MessageState],
+        to: MessageState,
+        at: Millis,
+        reasons: Option<&str>,
+    ) -> crate::StoreResult<MessageRecord> {
+        if !from.contains(&self.state) {
+            return Err(crate::StoreError::Conflict(format!(
+                "message {} is {}, not one of {from:?}",
+                self.id, self.state
+            )));
+        }
+        Ok(MessageRecord {
+            state: to,
+            downloaded_at: match to {
+                MessageState::Downloaded => self.downloaded_at.or(Some(at)),
+                _ => self.downloaded_at,
+            },
+            finished_at: if to.is_final() {
+                Some(at)
+            } else {
+                self.finished_at
+            },
+            reasons: reasons.map(str::to_owned).or_else(|| self.reasons.clone()),
+            ..self.clone()
+        })
+    }
+}
+
 /// A relay-signed receipt as stored: the canonical JSON that was signed, and the signature.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReceiptRecord {
